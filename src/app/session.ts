@@ -1,0 +1,109 @@
+import { existsSync } from "node:fs";
+import path from "node:path";
+import type { TokenCredential } from "@azure/core-auth";
+import { ClientSecretCredential } from "@azure/identity";
+import { armClients, type ArmClients } from "../azure/arm.js";
+import { cloudProfile, type CloudProfile } from "../azure/cloud.js";
+import { makeCredential } from "../azure/credentials.js";
+import { DEFAULT_SANDBOX_DIR, startSandbox, type RunningSandbox } from "../azure/sandbox.js";
+import { trustCaFile } from "../azure/trust.js";
+import { configPath, envOverrides, readConfigFile, resolveConfig, type Override } from "../config/load.js";
+import { sandboxSampleConfig } from "../config/sandbox-sample.js";
+import type { Config } from "../config/schema.js";
+import { Journal } from "../engine/journal.js";
+
+export interface SessionFlags {
+  config?: string | undefined;
+  env?: string | undefined;
+  sandbox?: boolean | undefined;
+  "sandbox-dir"?: string | undefined;
+  subscription?: string | undefined;
+  tenant?: string | undefined;
+  "client-id"?: string | undefined;
+  "resource-group"?: string | undefined;
+  location?: string | undefined;
+}
+
+/** Everything a command needs to talk to one environment; `close` releases the lock and the sandbox. */
+export interface Session {
+  environment: string;
+  config: Config;
+  cloud: CloudProfile;
+  credential: TokenCredential;
+  arm: ArmClients;
+  journal: Journal;
+  sandbox?: RunningSandbox;
+  notes: string[];
+  pollIntervalMs: number;
+  close(): Promise<void>;
+}
+
+const FLAG_OVERRIDES: Array<[keyof SessionFlags, (string | number)[]]> = [
+  ["subscription", ["subscriptionId"]],
+  ["tenant", ["tenantId"]],
+  ["client-id", ["auth", "clientId"]],
+  ["resource-group", ["resourceGroup"]],
+  ["location", ["location"]],
+];
+
+export function flagOverrides(flags: SessionFlags): Override[] {
+  return FLAG_OVERRIDES.filter(([flag]) => flags[flag] !== undefined).map(([flag, p]) => ({ path: p, value: flags[flag], source: `--${flag}` }));
+}
+
+export async function openSession(flags: SessionFlags, opts: { lock: boolean; cwd?: string }): Promise<Session> {
+  const cwd = opts.cwd ?? process.cwd();
+  const notes: string[] = [];
+  const file = configPath(cwd, flags);
+  let sandbox: RunningSandbox | undefined;
+  let raw: Record<string, unknown>;
+  let overrides: Override[];
+  if (flags.sandbox) {
+    sandbox = await startSandbox({ stateDir: path.resolve(cwd, flags["sandbox-dir"] ?? DEFAULT_SANDBOX_DIR) });
+    if (existsSync(file)) raw = await readConfigFile(file);
+    else {
+      raw = sandboxSampleConfig();
+      notes.push(`no ${path.basename(file)} here: using the sandbox sample configuration (two agents)`);
+    }
+    // The sandbox is its own tenant: identity and endpoints come from it, whatever the file says.
+    overrides = [
+      ...flagOverrides(flags).filter((o) => o.path[0] !== "subscriptionId" && o.path[0] !== "tenantId"),
+      { path: ["subscriptionId"], value: sandbox.subscriptionId, source: "the sandbox" },
+      { path: ["tenantId"], value: sandbox.tenantId, source: "the sandbox" },
+      { path: ["cloud"], value: { name: "custom", resourceManager: sandbox.arm, authority: sandbox.authority, graph: sandbox.graph, caFile: sandbox.caFile }, source: "the sandbox" },
+      { path: ["auth"], value: {}, source: "the sandbox" },
+    ];
+  } else {
+    raw = await readConfigFile(file);
+    overrides = [...envOverrides(process.env), ...flagOverrides(flags)];
+  }
+  try {
+    const config = resolveConfig(raw, overrides);
+    const cloud = cloudProfile(config.cloud);
+    if (cloud.caFile) trustCaFile(path.resolve(path.dirname(file), cloud.caFile));
+    const credential = sandbox
+      ? new ClientSecretCredential(sandbox.tenantId, sandbox.clientId, sandbox.clientSecret, { authorityHost: sandbox.authority, disableInstanceDiscovery: true })
+      : await makeCredential(cloud, { tenantId: config.tenantId, clientId: config.auth.clientId, clientSecretFile: config.auth.clientSecretFile && path.resolve(path.dirname(file), config.auth.clientSecretFile) });
+    const environment = flags.env ?? (flags.sandbox ? "sandbox" : "default");
+    const journal = await Journal.open(path.join(cwd, ".aeg", "state"), environment, { lock: opts.lock });
+    const custom = cloud.name === "custom";
+    return {
+      environment,
+      config,
+      cloud,
+      credential,
+      arm: armClients(cloud, credential, config.subscriptionId),
+      journal,
+      ...(sandbox ? { sandbox } : {}),
+      notes,
+      // Azure takes tens of minutes to create APIM: poll it gently. Local tenants answer in seconds.
+      pollIntervalMs: Number(process.env.AEG_POLL_INTERVAL_MS) || (custom ? 500 : 20_000),
+      async close() {
+        await journal.close();
+        await sandbox?.close();
+      },
+    };
+  } catch (err) {
+    await sandbox?.close();
+    throw err;
+  }
+}

@@ -1,0 +1,45 @@
+import { ApiManagementClient } from "@azure/arm-apimanagement";
+import { AuthorizationManagementClient } from "@azure/arm-authorization";
+import { EventHubManagementClient } from "@azure/arm-eventhub";
+import { ResourceManagementClient } from "@azure/arm-resources";
+import type { TokenCredential } from "@azure/core-auth";
+import type { PipelinePolicy } from "@azure/core-rest-pipeline";
+import { armScope, type CloudProfile } from "./cloud.js";
+
+/** Counts the ARM requests a run sends, so "a no-op re-run makes zero writes" is observable. */
+export class RequestCounter {
+  reads = 0;
+  writes = 0;
+  readonly policy: PipelinePolicy = {
+    name: "aegRequestCounter",
+    sendRequest: (request, next) => {
+      if (request.method === "GET" || request.method === "HEAD") this.reads++;
+      else if (request.method === "POST" && /\/list[A-Za-z]*$/.test(new URL(request.url).pathname)) this.reads++;
+      else this.writes++;
+      return next(request);
+    },
+  };
+}
+
+export interface ArmClients {
+  apim: ApiManagementClient;
+  eventHub: EventHubManagementClient;
+  authorization: AuthorizationManagementClient;
+  resources: ResourceManagementClient;
+  counter: RequestCounter;
+}
+
+export function armClients(cloud: CloudProfile, credential: TokenCredential, subscriptionId: string): ArmClients {
+  const counter = new RequestCounter();
+  const scopes = [armScope(cloud)];
+  const perCall = [{ policy: counter.policy, position: "perCall" as const }];
+  const classic = { endpoint: cloud.resourceManager, credentialScopes: scopes, additionalPolicies: perCall };
+  const modular = { endpoint: cloud.resourceManager, credentials: { scopes }, additionalPolicies: perCall };
+  return {
+    apim: new ApiManagementClient(credential, subscriptionId, classic),
+    eventHub: new EventHubManagementClient(credential, subscriptionId, modular),
+    authorization: new AuthorizationManagementClient(credential, subscriptionId, classic),
+    resources: new ResourceManagementClient(credential, subscriptionId, modular),
+    counter,
+  };
+}

@@ -1,0 +1,67 @@
+/**
+ * Where each Azure service lives. Nothing in aeg is wired to management.azure.com: every client
+ * takes its endpoint and token audience from the profile of the configured cloud.
+ */
+export interface CloudProfile {
+  name: string;
+  resourceManager: string;
+  /** Audience of ARM tokens; scopes are `${audience}.default`. */
+  resourceManagerAudience: string;
+  authority: string;
+  graph: string;
+  /** Extra CA certificates to trust (PEM file): the sandbox's, or a TLS-inspecting proxy's. */
+  caFile?: string;
+}
+
+const PUBLIC: CloudProfile = {
+  name: "AzureCloud",
+  resourceManager: "https://management.azure.com",
+  resourceManagerAudience: "https://management.azure.com/",
+  authority: "https://login.microsoftonline.com",
+  graph: "https://graph.microsoft.com",
+};
+
+const KNOWN: Record<string, CloudProfile> = {
+  AzureCloud: PUBLIC,
+  AzureUSGovernment: {
+    name: "AzureUSGovernment",
+    resourceManager: "https://management.usgovcloudapi.net",
+    resourceManagerAudience: "https://management.usgovcloudapi.net/",
+    authority: "https://login.microsoftonline.us",
+    graph: "https://graph.microsoft.us",
+  },
+  AzureChinaCloud: {
+    name: "AzureChinaCloud",
+    resourceManager: "https://management.chinacloudapi.cn",
+    resourceManagerAudience: "https://management.chinacloudapi.cn/",
+    authority: "https://login.chinacloudapi.cn",
+    graph: "https://microsoftgraph.chinacloudapi.cn",
+  },
+};
+
+export interface CloudSettings {
+  name: string;
+  resourceManager?: string | undefined;
+  authority?: string | undefined;
+  graph?: string | undefined;
+  resourceManagerAudience?: string | undefined;
+  caFile?: string | undefined;
+}
+
+export function cloudProfile(settings: CloudSettings): CloudProfile {
+  const base = KNOWN[settings.name] ?? PUBLIC;
+  const trim = (u: string) => u.replace(/\/+$/, "");
+  return {
+    name: settings.name,
+    resourceManager: trim(settings.resourceManager ?? base.resourceManager),
+    // A custom cloud (e.g. the sandbox) still issues ARM tokens for the public audience unless told otherwise.
+    resourceManagerAudience: settings.resourceManagerAudience ?? base.resourceManagerAudience,
+    authority: trim(settings.authority ?? base.authority),
+    graph: trim(settings.graph ?? base.graph),
+    ...(settings.caFile ? { caFile: settings.caFile } : {}),
+  };
+}
+
+export function armScope(cloud: CloudProfile): string {
+  return `${cloud.resourceManagerAudience.replace(/\/?$/, "/")}.default`;
+}

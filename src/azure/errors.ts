@@ -1,0 +1,56 @@
+import { AuthenticationError, CredentialUnavailableError } from "@azure/identity";
+import { ExitCode, PermissionError, UserError } from "../errors.js";
+
+interface RestLike {
+  statusCode?: number;
+  code?: string;
+  message: string;
+  request?: { method?: string; url?: string };
+  details?: { error?: { code?: string; message?: string } };
+}
+
+function isRest(err: unknown): err is RestLike {
+  return typeof err === "object" && err !== null && "statusCode" in err && typeof (err as RestLike).statusCode === "number";
+}
+
+/** Azure's status code, or undefined when the error did not come from an HTTP answer. */
+export function statusOf(err: unknown): number | undefined {
+  return isRest(err) ? err.statusCode : undefined;
+}
+
+export function azureCode(err: unknown): string | undefined {
+  if (!isRest(err)) return undefined;
+  return err.code ?? err.details?.error?.code;
+}
+
+export function isNotFound(err: unknown): boolean {
+  return statusOf(err) === 404;
+}
+
+/**
+ * Turns what Azure or the credential chain threw into a one-line user error with the documented
+ * exit code: 401/403 and missing credentials → 3 naming the role; anything else from Azure → 1.
+ */
+export function explainAzureError(err: unknown, what: string, requiredRole: string): Error {
+  if (err instanceof UserError) return err;
+  if (err instanceof CredentialUnavailableError || err instanceof AuthenticationError) {
+    return new PermissionError(
+      `${what}: no usable Azure credential (${firstLine((err as Error).message)})`,
+      "Sign in with `az login`, or set AZURE_CLIENT_ID/AZURE_TENANT_ID with a secret, certificate or workload identity.",
+    );
+  }
+  if (!isRest(err)) return err instanceof Error ? err : new Error(String(err));
+  const detail = firstLine(err.details?.error?.message ?? err.message);
+  if (err.statusCode === 401) {
+    return new PermissionError(`${what}: Azure rejected the credential (401 ${azureCode(err) ?? ""}): ${detail}`.replace("( ", "("), "Sign in again (az login) or check the tenant id.");
+  }
+  if (err.statusCode === 403) {
+    return new PermissionError(`${what}: permission denied (403 ${azureCode(err) ?? "Forbidden"}): ${detail}`, `This step needs ${requiredRole}.`);
+  }
+  return new UserError(`${what}: Azure answered ${err.statusCode} ${azureCode(err) ?? ""}: ${detail}`.replace(" :", ":"), ExitCode.unexpected);
+}
+
+function firstLine(text: string): string {
+  const line = text.split("\n")[0] ?? "";
+  return line.length > 300 ? `${line.slice(0, 297)}...` : line;
+}

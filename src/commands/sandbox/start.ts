@@ -1,0 +1,54 @@
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import { Flags } from "@oclif/core";
+import { stringify } from "yaml";
+import { AegCommand } from "../../app/base-command.js";
+import { DEFAULT_SANDBOX_DIR, startSandbox } from "../../azure/sandbox.js";
+import { sandboxSampleConfig } from "../../config/sandbox-sample.js";
+
+export default class SandboxStart extends AegCommand {
+  static override summary = "Run the embedded local tenant as a server in the foreground";
+  static override description = `Serves the sandbox's Entra, ARM, Graph, Dataverse and gateway endpoints over HTTPS on 127.0.0.1 until stopped (Ctrl+C).
+Once it listens it prints one line of JSON on stdout: the base URLs, the CA file to trust, the tenant and subscription ids, an operator client id and secret, and "config", a ready aeg.yaml for this tenant:
+
+  aeg setup --config <config>
+
+Other clients use the same tenant: get a token with POST {authority}/{tenantId}/oauth2/v2.0/token (grant_type=client_credentials, scope={arm}/.default) and trust caFile (curl --cacert, NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE).`;
+  static override examples = ["<%= config.bin %> sandbox start", "<%= config.bin %> sandbox start --port 8443 --state-dir /tmp/tenant"];
+
+  static override flags = {
+    port: Flags.integer({ description: "port of the ARM endpoint (default: a free one); the other endpoints take free ports", min: 0, max: 65535 }),
+    "state-dir": Flags.string({ description: "where the tenant is kept", default: DEFAULT_SANDBOX_DIR }),
+    "apim-activation-ms": Flags.integer({ description: "how long an APIM creation takes in the sandbox", min: 0, hidden: true }),
+  };
+
+  protected async execute(): Promise<number> {
+    const { flags } = await this.parse(SandboxStart);
+    const stateDir = path.resolve(flags["state-dir"]);
+    const sandbox = await startSandbox({
+      stateDir,
+      ...(flags.port !== undefined ? { port: flags.port } : {}),
+      ...(flags["apim-activation-ms"] !== undefined ? { apimActivationMs: flags["apim-activation-ms"] } : {}),
+    });
+    const secretFile = path.join(stateDir, "operator.secret");
+    await writeFile(secretFile, `${sandbox.clientSecret}\n`, { mode: 0o600 });
+    const configFile = path.join(stateDir, "aeg.yaml");
+    const config = {
+      ...sandboxSampleConfig(),
+      subscriptionId: sandbox.subscriptionId,
+      tenantId: sandbox.tenantId,
+      cloud: { name: "custom", resourceManager: sandbox.arm, authority: sandbox.authority, graph: sandbox.graph, caFile: sandbox.caFile },
+      auth: { clientId: sandbox.clientId, clientSecretFile: secretFile },
+    };
+    await writeFile(configFile, `# The sandbox tenant served by \`aeg sandbox start\`; valid while it runs.\n${stringify(config)}`);
+    const { close: _close, ...endpoints } = sandbox;
+    process.stdout.write(`${JSON.stringify({ ...endpoints, config: configFile })}\n`);
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+    });
+    await sandbox.close();
+    return 0;
+  }
+}

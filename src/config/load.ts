@@ -1,0 +1,103 @@
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { parseDocument } from "yaml";
+import type { z } from "zod";
+import { ConfigError } from "../errors.js";
+import { ConfigSchema, type Config } from "./schema.js";
+
+/** A value that overrides the file, and where it came from (so an error can name the flag or variable). */
+export interface Override {
+  path: (string | number)[];
+  value: unknown;
+  source: string; // e.g. "--subscription" or "AEG_SUBSCRIPTION_ID"
+}
+
+/** Environment variables aeg reads, with the config field each one sets. */
+export const ENV_OVERRIDES: Record<string, (string | number)[]> = {
+  AEG_SUBSCRIPTION_ID: ["subscriptionId"],
+  AEG_TENANT_ID: ["tenantId"],
+  AEG_RESOURCE_GROUP: ["resourceGroup"],
+  AEG_LOCATION: ["location"],
+  AEG_APIM_NAME: ["apim", "name"],
+  AEG_CLIENT_ID: ["auth", "clientId"],
+};
+
+export function envOverrides(env: NodeJS.ProcessEnv): Override[] {
+  return Object.entries(ENV_OVERRIDES)
+    .filter(([name]) => env[name] !== undefined && env[name] !== "")
+    .map(([name, p]) => ({ path: p, value: env[name], source: name }));
+}
+
+/** The file a run reads: --config wins; otherwise aeg.yaml, or aeg.<env>.yaml with --env. */
+export function configPath(cwd: string, opts: { config?: string; env?: string }): string {
+  if (opts.config) return path.resolve(cwd, opts.config);
+  return path.join(cwd, opts.env && opts.env !== "default" ? `aeg.${opts.env}.yaml` : "aeg.yaml");
+}
+
+export async function readConfigFile(file: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+      throw new ConfigError([`${file}: not found`], "Create it (see README, Configuration), pass --config FILE, or try --sandbox.");
+    }
+    throw new ConfigError([`${file}: cannot be read (${(err as Error).message})`]);
+  }
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => {
+        const at = e.linePos?.[0];
+        return `${path.basename(file)}${at ? `:${at.line}:${at.col}` : ""}: ${e.message.split("\n")[0]}`;
+      }),
+    );
+  }
+  const data = doc.toJS() as unknown;
+  if (data === null || data === undefined) return {};
+  if (typeof data !== "object" || Array.isArray(data)) throw new ConfigError([`${path.basename(file)}: must be a mapping of settings`]);
+  return data as Record<string, unknown>;
+}
+
+/** Applies overrides to raw data, then validates. Pure: the caller does the I/O. */
+export function resolveConfig(raw: Record<string, unknown>, overrides: Override[] = []): Config {
+  const data = structuredClone(raw);
+  const origins = new Map<string, string>();
+  for (const o of overrides) {
+    setPath(data, o.path, o.value);
+    origins.set(formatPath(o.path), o.source);
+  }
+  const parsed = ConfigSchema.safeParse(data);
+  if (!parsed.success) throw new ConfigError(formatIssues(parsed.error.issues, origins));
+  return parsed.data;
+}
+
+export function formatIssues(issues: z.core.$ZodIssue[], origins = new Map<string, string>()): string[] {
+  const lines = issues.map((issue) => {
+    const at = formatPath(issue.path as (string | number)[]);
+    const origin = origins.get(at);
+    const where = origin ? `${origin} (${at})` : at || "(top level)";
+    return `${where}: ${issueMessage(issue)}`;
+  });
+  return [...new Set(lines)];
+}
+
+function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === "unrecognized_keys") return `unknown setting${issue.keys.length > 1 ? "s" : ""} ${issue.keys.join(", ")}`;
+  if (issue.code === "invalid_type" && issue.input === undefined) return "required";
+  return issue.message;
+}
+
+export function formatPath(p: (string | number | symbol)[]): string {
+  return p.reduce<string>((acc, seg) => (typeof seg === "number" ? `${acc}[${seg}]` : acc ? `${acc}.${String(seg)}` : String(seg)), "");
+}
+
+function setPath(target: Record<string, unknown>, p: (string | number)[], value: unknown): void {
+  let node: Record<string | number, unknown> = target;
+  p.slice(0, -1).forEach((seg) => {
+    const next = node[seg];
+    if (typeof next !== "object" || next === null) node[seg] = {};
+    node = node[seg] as Record<string | number, unknown>;
+  });
+  node[p[p.length - 1]!] = value;
+}

@@ -1,0 +1,169 @@
+import { z } from "zod";
+import { agentSlug } from "../policy/named-values.js";
+
+/**
+ * The aeg.yaml schema. Every field a step needs is here, so a bad file fails before any request,
+ * with one line per problem naming the field path.
+ */
+const guid = () => z.guid({ error: "not a GUID" });
+const nonEmpty = () => z.string({ error: "required text" }).trim().min(1, { error: "must not be empty" });
+
+// APIM's own rules (enforced by ARM and the SDK): see reference/azure-arm-apim-eventhub.md §2.
+const apimServiceName = nonEmpty()
+  .max(50, { error: "at most 50 characters" })
+  .regex(/^[a-zA-Z](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$/, {
+    error: "letters, digits and hyphens, starting with a letter and not ending with a hyphen",
+  });
+const apimChildId = nonEmpty()
+  .max(80, { error: "at most 80 characters" })
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, { error: "letters, digits, '-' and '_' only" });
+
+export const CloudName = z.enum(["AzureCloud", "AzureUSGovernment", "AzureChinaCloud", "custom"]);
+
+const cloud = z
+  .object({
+    name: CloudName.default("AzureCloud"),
+    // Only for name: custom (an Azure Stack Hub, a private cloud, or `aeg sandbox start`).
+    resourceManager: z.url({ error: "not a URL" }).optional(),
+    authority: z.url({ error: "not a URL" }).optional(),
+    graph: z.url({ error: "not a URL" }).optional(),
+    /** Audience of ARM tokens, e.g. https://management.azure.com/ */
+    resourceManagerAudience: z.url({ error: "not a URL" }).optional(),
+    /** A PEM file of extra CA certificates to trust (the sandbox's, or a TLS-inspecting proxy's). */
+    caFile: nonEmpty().optional(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.name !== "custom") return;
+    for (const key of ["resourceManager", "authority"] as const) {
+      if (!c[key]) ctx.addIssue({ code: "custom", path: [key], message: "required when cloud.name is custom" });
+    }
+  });
+
+const auth = z
+  .object({
+    /** App (client) id of a service principal or user-assigned identity; default: DefaultAzureCredential picks. */
+    clientId: guid().optional(),
+    /** A file holding the client secret. Never the secret itself: aeg.yaml is meant to be committed. */
+    clientSecretFile: nonEmpty().optional(),
+  })
+  .strict();
+
+const agent = z
+  .object({
+    id: nonEmpty().max(200, { error: "at most 200 characters" }),
+    audienceGroupId: guid(),
+    /** The API operation bound to this agent; default: the agent's slug. */
+    operationId: apimChildId.optional(),
+    /** Copilot Studio schema name, for the agent precondition check (later step). */
+    schemaName: nonEmpty().optional(),
+  })
+  .strict();
+
+const gateway = z
+  .object({
+    /** Accepted token audiences: the App ID URI and/or the client id GUID of the gateway app. */
+    audiences: z.array(nonEmpty(), { error: "a list of audiences" }).min(1, { error: "at least one audience" }).max(2, { error: "at most two audiences (App ID URI and client id)" }),
+    policyVersion: nonEmpty().max(50, { error: "at most 50 characters" }),
+    channel: z.enum(["custom-web", "direct-line"], { error: "custom-web or direct-line" }),
+    apiId: apimChildId.default("aeg-gateway"),
+    apiDisplayName: nonEmpty().default("Agent Eligibility Gateway"),
+    apiPath: nonEmpty()
+      .max(400, { error: "at most 400 characters" })
+      .regex(/^[A-Za-z0-9][A-Za-z0-9/_.-]*$/, { error: "a relative URL path without a leading '/'" }),
+    backendUrl: z.url({ error: "not a URL" }),
+    /** What an unknown pathway means: the seed's default (allow, flagged) or deny. */
+    unknownPathway: z.enum(["allow-anomaly", "deny"], { error: "allow-anomaly or deny" }).default("allow-anomaly"),
+  })
+  .strict();
+
+const apim = z
+  .object({
+    name: apimServiceName,
+    sku: z
+      .enum(["Developer", "Basic", "Standard", "Premium", "Consumption", "BasicV2", "StandardV2", "PremiumV2"], {
+        error: "one of Developer, Basic, Standard, Premium, Consumption, BasicV2, StandardV2, PremiumV2",
+      })
+      .default("Developer"),
+    capacity: z.int({ error: "a whole number" }).min(0).max(12).optional(),
+    publisherName: nonEmpty().max(100, { error: "at most 100 characters" }),
+    publisherEmail: z.email({ error: "not an email address" }),
+  })
+  .strict();
+
+const secretSource = z
+  .object({
+    /** Read the secret from this file. */
+    fromFile: nonEmpty().optional(),
+    /** Read the secret from this environment variable. */
+    fromEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "an environment variable name" }).optional(),
+  })
+  .strict()
+  .refine((s) => Boolean(s.fromFile) !== Boolean(s.fromEnv), { error: "set exactly one of fromFile or fromEnv" });
+
+const telemetry = z
+  .object({
+    namespace: nonEmpty()
+      .min(6, { error: "at least 6 characters" })
+      .max(50, { error: "at most 50 characters" })
+      .regex(/^[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]$/, { error: "letters, digits and hyphens, starting with a letter" }),
+    eventHub: nonEmpty().max(256),
+    sku: z.enum(["Basic", "Standard", "Premium"], { error: "Basic, Standard or Premium" }).default("Standard"),
+    partitionCount: z.int({ error: "a whole number" }).min(1).max(32).default(4),
+    messageRetentionInDays: z.int({ error: "a whole number" }).min(1).max(7).default(1),
+    loggerId: apimChildId.default("aeg-decision-logger"),
+    /** Only when managed identity cannot be used: the Event Hub connection string, from a file or variable. */
+    connectionString: secretSource.optional(),
+  })
+  .strict();
+
+const dataverse = z
+  .object({
+    /** Environment URL of the governance store, e.g. https://org.crm.dynamics.com */
+    url: z.url({ error: "not a URL" }),
+    decisionLog: z.object({ enabled: z.boolean().default(false) }).strict().default({ enabled: false }),
+  })
+  .strict();
+
+export const ConfigSchema = z
+  .object({
+    subscriptionId: guid(),
+    tenantId: guid(),
+    resourceGroup: nonEmpty()
+      .max(90, { error: "at most 90 characters" })
+      .regex(/^[-\w._()]*[-\w_()]$/, { error: "letters, digits, '-', '_', '.', '(' and ')', not ending with '.'" }),
+    location: nonEmpty(),
+    cloud: cloud.default({ name: "AzureCloud" }),
+    auth: auth.default({}),
+    apim,
+    gateway,
+    agents: z.array(agent, { error: "a list of agents" }).min(1, { error: "at least one agent" }),
+    telemetry,
+    dataverse,
+    graphFallback: z.object({ enabled: z.boolean().default(false) }).strict().default({ enabled: false }),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    // Named values and operations are keyed on the agent's slug: two agents must not share one.
+    const slugs = new Map<string, number>();
+    const operations = new Map<string, number>();
+    c.agents.forEach((a, i) => {
+      let slug: string;
+      try {
+        slug = agentSlug(a.id);
+      } catch {
+        ctx.addIssue({ code: "custom", path: ["agents", i, "id"], message: "needs at least one letter or digit" });
+        return;
+      }
+      const prior = slugs.get(slug);
+      if (prior !== undefined) ctx.addIssue({ code: "custom", path: ["agents", i, "id"], message: `same slug '${slug}' as agents[${prior}].id` });
+      slugs.set(slug, i);
+      const op = (a.operationId ?? slug).toLowerCase();
+      const priorOp = operations.get(op);
+      if (priorOp !== undefined && prior === undefined) ctx.addIssue({ code: "custom", path: ["agents", i, "operationId"], message: `same operation as agents[${priorOp}]` });
+      operations.set(op, i);
+    });
+  });
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type AgentConfig = Config["agents"][number];

@@ -1,0 +1,122 @@
+import { mkdir, open, readFile, rm } from "node:fs/promises";
+import { hostname } from "node:os";
+import path from "node:path";
+import writeFileAtomic from "write-file-atomic";
+import { UserError, ExitCode } from "../errors.js";
+import type { StepOutputs } from "./types.js";
+
+/**
+ * The resume journal, `.aeg/state/<environment>.json`: per step its status, the hash of its inputs,
+ * its outputs (resource ids, principal ids) and any long-running operation in flight. It never holds
+ * a secret or a token. A run always re-reads live state before trusting it: the journal says what
+ * aeg did, Azure says what is.
+ */
+export interface StepRecord {
+  status: "applying" | "done" | "failed";
+  inputsHash?: string;
+  outputs?: StepOutputs;
+  /** A long-running operation started by aeg and not yet seen to finish. */
+  operation?: { kind: string; resource: string; startedAt: string };
+  error?: string;
+  updatedAt: string;
+}
+
+export interface StateFile {
+  schemaVersion: 1;
+  environment: string;
+  updatedAt: string;
+  steps: Record<string, StepRecord>;
+}
+
+export class Journal {
+  private constructor(
+    readonly file: string,
+    private state: StateFile,
+    private readonly lock: RunLock | undefined,
+  ) {}
+
+  /** Opens (and, for runs that write, locks) the journal of an environment. */
+  static async open(stateDir: string, environment: string, opts: { lock: boolean }): Promise<Journal> {
+    await mkdir(stateDir, { recursive: true });
+    const file = path.join(stateDir, `${environment}.json`);
+    const lock = opts.lock ? await RunLock.acquire(`${file}.lock`) : undefined;
+    let state: StateFile = { schemaVersion: 1, environment, updatedAt: new Date().toISOString(), steps: {} };
+    try {
+      const parsed = JSON.parse(await readFile(file, "utf8")) as StateFile;
+      if (parsed.schemaVersion === 1 && parsed.steps) state = parsed;
+    } catch {
+      // No journal yet, or an unreadable one: live state is read anyway, so start afresh.
+    }
+    return new Journal(file, state, lock);
+  }
+
+  get(step: string): StepRecord | undefined {
+    return this.state.steps[step];
+  }
+
+  async record(step: string, patch: Partial<Omit<StepRecord, "updatedAt">>): Promise<void> {
+    const now = new Date().toISOString();
+    const prior = this.state.steps[step];
+    const next: StepRecord = { status: "applying", ...prior, ...patch, updatedAt: now };
+    // An explicit undefined in the patch clears the field (e.g. a finished operation).
+    for (const [key, value] of Object.entries(patch)) if (value === undefined) delete next[key as keyof StepRecord];
+    this.state = { ...this.state, updatedAt: now, steps: { ...this.state.steps, [step]: next } };
+    if (this.lock) await writeFileAtomic(this.file, `${JSON.stringify(this.state, null, 2)}\n`, { mode: 0o600 });
+  }
+
+  async close(): Promise<void> {
+    await this.lock?.release();
+  }
+}
+
+/**
+ * One writer per environment. The lock file names the holder's pid; a lock left by a process that
+ * no longer exists (a run killed with -9) is taken over at once instead of waiting for a timeout.
+ */
+class RunLock {
+  private constructor(private readonly file: string) {}
+
+  static async acquire(file: string): Promise<RunLock> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const handle = await open(file, "wx", 0o600);
+        await handle.writeFile(JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }));
+        await handle.close();
+        return new RunLock(file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        const holder = await readHolder(file);
+        if (holder && holder.host === hostname() && isAlive(holder.pid)) {
+          throw new UserError(
+            `another aeg run (pid ${holder.pid}) is using ${path.basename(file, ".lock")}`,
+            ExitCode.usage,
+            "Wait for it to finish, or stop it; a run killed without cleanup releases its lock automatically.",
+          );
+        }
+        await rm(file, { force: true });
+      }
+    }
+    throw new UserError(`cannot take the lock ${file}`, ExitCode.unexpected);
+  }
+
+  async release(): Promise<void> {
+    await rm(this.file, { force: true });
+  }
+}
+
+async function readHolder(file: string): Promise<{ pid: number; host: string } | undefined> {
+  try {
+    return JSON.parse(await readFile(file, "utf8")) as { pid: number; host: string };
+  } catch {
+    return undefined;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

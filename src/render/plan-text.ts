@@ -1,0 +1,42 @@
+import type { Change, FieldChange, StepReport } from "../engine/types.js";
+
+const SYMBOL: Record<string, string> = { create: "+", update: "~", delete: "-", ok: "=", unverifiable: "?" };
+
+/** The plan as a person reads it: per step its status, per resource its action and field diffs. Pure. */
+export function formatPlan(reports: StepReport[], opts: { verbose?: boolean } = {}): string[] {
+  const lines: string[] = [];
+  for (const report of reports) {
+    lines.push(`${report.id.padEnd(15)} ${report.status}${report.error ? `: ${report.error}` : ""}`);
+    for (const change of report.changes) {
+      if (change.action === "ok" && !opts.verbose) continue;
+      lines.push(...formatChange(change));
+    }
+  }
+  return lines;
+}
+
+function formatChange(change: Change): string[] {
+  const head = `  ${SYMBOL[change.action] ?? " "} ${change.resource}${change.note ? `  (${change.note})` : ""}`;
+  return [head, ...change.fields.flatMap(formatField)];
+}
+
+function formatField(field: FieldChange): string[] {
+  if (field.secret) return [`      ${field.field}: (secret, not shown)`];
+  if (field.lines) return [`      ${field.field}:`, ...field.lines.map((l) => `        ${l}`)];
+  if (field.from === undefined) return [`      ${field.field}: ${show(field.to)}`];
+  return [`      ${field.field}: ${show(field.from)} -> ${show(field.to)}`];
+}
+
+function show(value: unknown): string {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+/** "3 to create, 1 to update, 12 unchanged" */
+export function planSummary(reports: StepReport[]): string {
+  const counts = new Map<string, number>();
+  for (const c of reports.flatMap((r) => r.changes)) counts.set(c.action, (counts.get(c.action) ?? 0) + 1);
+  const part = (action: string, label: string) => (counts.get(action) ? `${counts.get(action)} ${label}` : undefined);
+  return [part("create", "to create"), part("update", "to update"), part("delete", "to delete"), part("unverifiable", "unverifiable"), part("ok", "in sync")]
+    .filter(Boolean)
+    .join(", ");
+}

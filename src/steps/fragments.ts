@@ -1,0 +1,64 @@
+import { isNotFound } from "../azure/errors.js";
+import type { Change, Step } from "../engine/types.js";
+import { ConfigError } from "../errors.js";
+import { FRAGMENT_IDS, referencedNamedValues, type FragmentId, type TemplateSet } from "../policy/templates.js";
+import { APIM_ROLE, apimReady, serviceName } from "./apim-context.js";
+import { desiredNamedValues } from "./named-values.js";
+import { policyChange } from "./policy-change.js";
+
+const DESCRIPTIONS: Record<FragmentId, string> = {
+  "aeg-validate-jwt": "AEG: validates the Entra ID token (v1 and v2), pins the tenant, requires upn",
+  "aeg-eligibility-check": "AEG: audience gate, compliance and entitlement reads, one decision record",
+};
+
+/** Seed step 3: the policy fragments, uploaded from templates/ as raw XML. */
+export function fragmentsStep(templates: TemplateSet): Step<Map<string, string>> {
+  return {
+    id: "fragments",
+    title: "Policy fragments",
+    // The fragments name named values and the logger: APIM rejects them until those exist.
+    needs: ["named-values", "telemetry"],
+    requiredRole: APIM_ROLE,
+
+    async observe(ctx) {
+      const found = new Map<string, string>();
+      if (!apimReady(ctx)) return found;
+      await Promise.all(
+        FRAGMENT_IDS.map(async (id) => {
+          try {
+            const fragment = await ctx.arm.apim.policyFragment.get(ctx.config.resourceGroup, serviceName(ctx), id, { format: "rawxml" });
+            found.set(id, fragment.value ?? "");
+          } catch (err) {
+            if (!isNotFound(err)) throw err;
+          }
+        }),
+      );
+      return found;
+    },
+
+    plan(ctx, found): Change[] {
+      const known = new Set(desiredNamedValues(ctx.config).map((nv) => nv.id));
+      return FRAGMENT_IDS.map((id) => {
+        const xml = templates.fragments[id];
+        const unknown = referencedNamedValues(xml).filter((name) => !known.has(name));
+        if (unknown.length > 0) {
+          // Caught before any write: APIM would reject the save anyway.
+          throw new ConfigError([`templates/fragments/${id}.xml: references named value(s) aeg does not create: ${unknown.join(", ")}`]);
+        }
+        return policyChange(`policyFragments/${id}`, xml, found.get(id), async (c) => {
+          await c.arm.apim.policyFragment.beginCreateOrUpdateAndWait(
+            c.config.resourceGroup,
+            serviceName(c),
+            id,
+            { value: xml, format: "rawxml", description: DESCRIPTIONS[id] },
+            { updateIntervalInMs: c.pollIntervalMs },
+          );
+        });
+      });
+    },
+
+    outputs() {
+      return {};
+    },
+  };
+}
