@@ -44,12 +44,13 @@ export async function readConfigFile(file: string): Promise<Record<string, unkno
     }
     throw new ConfigError([`${file}: cannot be read (${(err as Error).message})`]);
   }
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       doc.errors.map((e) => {
         const at = e.linePos?.[0];
-        return `${path.basename(file)}${at ? `:${at.line}:${at.col}` : ""}: ${e.message.split("\n")[0]}`;
+        const message = (e.message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "");
+        return `${path.basename(file)}${at ? `:${at.line}:${at.col}` : ""}: ${message}`;
       }),
     );
   }
