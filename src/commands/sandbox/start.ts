@@ -1,10 +1,8 @@
-import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Flags } from "@oclif/core";
-import { stringify } from "yaml";
 import { AegCommand } from "../../app/base-command.js";
+import { writeSandboxConfig } from "../../app/sandbox-config.js";
 import { DEFAULT_SANDBOX_DIR, startSandbox } from "../../azure/sandbox.js";
-import { sandboxSampleConfig } from "../../config/sandbox-sample.js";
 
 export default class SandboxStart extends AegCommand {
   static override summary = "Run the embedded local tenant as a server in the foreground";
@@ -30,17 +28,7 @@ Other clients use the same tenant: get a token with POST {authority}/{tenantId}/
       ...(flags.port !== undefined ? { port: flags.port } : {}),
       ...(flags["apim-activation-ms"] !== undefined ? { apimActivationMs: flags["apim-activation-ms"] } : {}),
     });
-    const secretFile = path.join(stateDir, "operator.secret");
-    await writeFile(secretFile, `${sandbox.clientSecret}\n`, { mode: 0o600 });
-    const configFile = path.join(stateDir, "aeg.yaml");
-    const config = {
-      ...sandboxSampleConfig(),
-      subscriptionId: sandbox.subscriptionId,
-      tenantId: sandbox.tenantId,
-      cloud: { name: "custom", resourceManager: sandbox.arm, authority: sandbox.authority, graph: sandbox.graph, caFile: sandbox.caFile },
-      auth: { clientId: sandbox.clientId, clientSecretFile: secretFile },
-    };
-    await writeFile(configFile, `# The sandbox tenant served by \`aeg sandbox start\`; valid while it runs.\n${stringify(config)}`);
+    const configFile = await writeSandboxConfig(sandbox, stateDir);
     const { close: _close, ...endpoints } = sandbox;
     process.stdout.write(`${JSON.stringify({ ...endpoints, config: configFile })}\n`);
     await new Promise<void>((resolve) => {
