@@ -1,4 +1,5 @@
 import type { ApiContract, OperationContract } from "@azure/arm-apimanagement";
+import { createPipelineRequest, RestError } from "@azure/core-rest-pipeline";
 import { isNotFound } from "../azure/errors.js";
 import type { Config } from "../config/schema.js";
 import { diffFields } from "../engine/plan.js";
@@ -50,13 +51,13 @@ export function apiStep(templates: TemplateSet): Step<ApiObserved> {
         if (op.name) observed.operations.set(op.name, op);
       }
       const [apiPolicy] = await Promise.all([
-        orMissing(ctx.arm.apim.apiPolicy.get(resourceGroup, svc, gateway.apiId, "policy", { format: "rawxml" })),
+        readApiPolicy(ctx),
         ...[...observed.operations.keys()].map(async (opId) => {
           const policy = await orMissing(ctx.arm.apim.apiOperationPolicy.get(resourceGroup, svc, gateway.apiId, opId, "policy", { format: "rawxml" }));
           if (policy?.value !== undefined) observed.operationPolicies.set(opId, policy.value);
         }),
       ]);
-      observed.apiPolicy = (apiPolicy as { value?: string } | undefined)?.value;
+      observed.apiPolicy = apiPolicy;
       return observed;
     },
 
@@ -95,6 +96,26 @@ export function apiStep(templates: TemplateSet): Step<ApiObserved> {
       return { apiId: observed.api?.id, apiPath: ctx.config.gateway.apiPath };
     },
   };
+}
+
+/**
+ * The API-scope policy as stored (rawxml). Read with a plain request: the SDK's `apiPolicy.get`
+ * parses the JSON answer with XML names and drops `value` (Azure/azure-sdk-for-js#31566).
+ */
+async function readApiPolicy(ctx: RunContext): Promise<string | undefined> {
+  const { subscriptionId, resourceGroup, gateway } = ctx.config;
+  const url =
+    `${ctx.cloud.resourceManager}/subscriptions/${subscriptionId}/resourceGroups/${encodeURIComponent(resourceGroup)}` +
+    `/providers/Microsoft.ApiManagement/service/${serviceName(ctx)}/apis/${encodeURIComponent(gateway.apiId)}/policies/policy` +
+    `?api-version=${ctx.arm.apim.apiVersion}&format=rawxml`;
+  const request = createPipelineRequest({ url, method: "GET", abortSignal: ctx.signal });
+  const response = await ctx.arm.apim.sendRequest(request);
+  if (response.status === 404) return undefined;
+  const body = response.bodyAsText ? (JSON.parse(response.bodyAsText) as { properties?: { value?: string }; error?: { code?: string; message?: string } }) : {};
+  if (response.status !== 200) {
+    throw new RestError(body.error?.message ?? `GET API policy answered ${response.status}`, { statusCode: response.status, code: body.error?.code, request, response });
+  }
+  return body.properties?.value;
 }
 
 async function orMissing<T>(read: Promise<T>): Promise<T | undefined> {

@@ -1,0 +1,102 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, readFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import tls from "node:tls";
+import { fileURLToPath } from "node:url";
+import { ApiManagementClient } from "@azure/arm-apimanagement";
+import { ClientSecretCredential } from "@azure/identity";
+import { startSandbox, type Sandbox, type SandboxOptions } from "../../sandbox/index.js";
+import { writeSandboxConfig } from "../../src/app/sandbox-config.js";
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const bin = path.join(repoRoot, "bin", "run.js");
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The built CLI as a child process, as a user runs it (dist/ must be built: `npm test` does). */
+export function spawnAeg(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }): ChildProcess {
+  return spawn(process.execPath, [bin, ...args], {
+    cwd: opts.cwd,
+    env: { ...process.env, NO_COLOR: "1", AEG_POLL_INTERVAL_MS: "50", ...opts.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
+
+export function runAeg(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<CliResult> {
+  const child = spawnAeg(args, opts);
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Polls until `check` returns a value, or fails after the deadline. No fixed sleeps. */
+export async function waitFor<T>(check: () => Promise<T | undefined> | T | undefined, what: string, deadlineMs = 30_000): Promise<T> {
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export interface TestTenant {
+  sandbox: Sandbox;
+  /** The working directory the CLI runs in (its .aeg/state lives here). */
+  cwd: string;
+  configFile: string;
+  trafficFile: string;
+  /** Real SDK client on the sandbox, for out-of-band changes. */
+  apim: ApiManagementClient;
+  /** ARM writes (PUT/PATCH/DELETE/POST) the sandbox served since the last reset. */
+  armWrites(): Promise<number>;
+  resetCounters(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A sandbox tenant of its own in a temp dir, with a ready aeg.yaml, for one test file. */
+export async function testTenant(opts: Partial<SandboxOptions> = {}): Promise<TestTenant> {
+  const cwd = await mkdtemp(path.join(os.tmpdir(), "aeg-e2e-"));
+  const stateDir = path.join(cwd, "tenant");
+  const trafficFile = path.join(cwd, "traffic.jsonl");
+  const sandbox = await startSandbox({ stateDir, apimActivationMs: 1500, retryAfterSeconds: 0, lroPolls: 1, trafficFile, ...opts });
+  const configFile = await writeSandboxConfig(sandbox, stateDir);
+  trustInThisProcess(await readFile(sandbox.caFile, "utf8"));
+  const credential = new ClientSecretCredential(sandbox.tenantId, sandbox.clientId, sandbox.clientSecret, { authorityHost: sandbox.authority, disableInstanceDiscovery: true });
+  const apim = new ApiManagementClient(credential, sandbox.subscriptionId, { endpoint: sandbox.arm, credentialScopes: ["https://management.azure.com/.default"] });
+  const admin = (p: string, init?: RequestInit) => fetch(`${sandbox.arm}/_sandbox/${p}`, init);
+  return {
+    sandbox,
+    cwd,
+    configFile,
+    trafficFile,
+    apim,
+    async armWrites() {
+      const counts = (await (await admin("requests")).json()) as { byMethod: Record<string, number> };
+      return Object.entries(counts.byMethod)
+        .filter(([method]) => method !== "GET" && method !== "HEAD")
+        .reduce((sum, [, n]) => sum + n, 0);
+    },
+    async resetCounters() {
+      await admin("requests/reset", { method: "POST" });
+    },
+    close: () => sandbox.close(),
+  };
+}
+
+const trusted = new Set<string>();
+function trustInThisProcess(pem: string): void {
+  if (trusted.has(pem)) return;
+  tls.setDefaultCACertificates([...tls.getCACertificates("default"), pem]);
+  trusted.add(pem);
+}
