@@ -62,7 +62,7 @@ describe("aeg setup against a sandbox tenant", () => {
   });
 
   it("doctor exits 4 naming what drifted after out-of-band changes, and setup repairs it", async () => {
-    await tenant.apim.namedValue.beginCreateOrUpdateAndWait(RG, SVC, "aeg-policy-version", { displayName: "aeg-policy-version", value: "tampered" }, { updateIntervalInMs: 10 });
+    await tenant.apim.namedValue.beginCreateOrUpdateAndWait(RG, SVC, "aeg-policy-version", { displayName: "aeg-policy-version", value: "tampered", tags: ["aeg"] }, { updateIntervalInMs: 10 });
     const fragment = await tenant.apim.policyFragment.get(RG, SVC, "aeg-validate-jwt", { format: "rawxml" });
     await tenant.apim.policyFragment.beginCreateOrUpdateAndWait(
       RG,
