@@ -1,0 +1,174 @@
+// Microsoft.EventHub: namespaces (an LRO through Azure-AsyncOperation, count-based) and event hubs.
+import { randomUUID } from "node:crypto";
+import { json, type Req } from "../http.js";
+import type { EhNamespace, ChildRecord } from "../store.js";
+import { body, fail, key, newOperation, pollCountBased, props, requireResourceGroup, resourceNotFound, retryAfter, type ArmContext, type ArmRouter } from "./common.js";
+
+export const EVENTHUB_API = "2026-01-01";
+const NS = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.EventHub/namespaces/{ns}";
+const NS_NAME = /^[a-zA-Z][a-zA-Z0-9-]{4,48}[a-zA-Z0-9]$/;
+
+export function registerEventHub(r: ArmRouter, ctx: ArmContext): void {
+  const s = ctx.state;
+  const tag = { apiVersion: EVENTHUB_API };
+  const nsId = (ns: EhNamespace) => `/subscriptions/${s.subscriptionId}/resourceGroups/${ns.resourceGroup}/providers/Microsoft.EventHub/namespaces/${ns.name}`;
+
+  /** A namespace is Succeeded once its create operation has been polled to completion. */
+  const provisioned = (ns: EhNamespace) => {
+    if (!ns.pendingOperation) return true;
+    const op = s.operations[ns.pendingOperation];
+    if (!op || op.endTime) {
+      delete ns.pendingOperation;
+      return true;
+    }
+    return false;
+  };
+  const renderNs = (ns: EhNamespace) => {
+    const done = provisioned(ns);
+    const out: Record<string, unknown> = {
+      id: nsId(ns),
+      name: ns.name,
+      type: "Microsoft.EventHub/Namespaces",
+      location: ns.location,
+      sku: ns.sku,
+      tags: ns.tags ?? {},
+      properties: {
+        minimumTlsVersion: "1.2",
+        publicNetworkAccess: "Enabled",
+        disableLocalAuth: false,
+        zoneRedundant: true,
+        isAutoInflateEnabled: false,
+        maximumThroughputUnits: 0,
+        kafkaEnabled: ns.sku["name"] !== "Basic",
+        ...ns.properties,
+        provisioningState: done ? "Succeeded" : "Created",
+        status: done ? "Active" : "Activating",
+        createdAt: ns.createdAt,
+        updatedAt: ns.updatedAt,
+        serviceBusEndpoint: `https://${ns.name}.servicebus.windows.net:443/`,
+        metricId: `${s.subscriptionId}:${ns.name.toLowerCase()}`,
+      },
+    };
+    return out;
+  };
+  const findNs = (req: Req) => {
+    requireResourceGroup(ctx, req.params["rg"]!);
+    const ns = s.eventHubNamespaces[key(req.params["rg"]!, req.params["ns"]!)];
+    if (!ns) resourceNotFound("Microsoft.EventHub/namespaces", req.params["ns"]!, req.params["rg"]!);
+    return ns;
+  };
+
+  r.add("GET", NS, (req) => {
+    const ns = findNs(req);
+    // A GET is a poll too (clients that resume without the operation URL watch the resource).
+    const op = ns.pendingOperation ? s.operations[ns.pendingOperation] : undefined;
+    if (op) pollCountBased(op);
+    return json(200, renderNs(ns));
+  }, tag);
+  r.add("PUT", NS, (req) => {
+    const rg = requireResourceGroup(ctx, req.params["rg"]!);
+    const name = req.params["ns"]!;
+    if (!NS_NAME.test(name)) fail(400, "BadRequest", `The specified namespace name '${name}' is invalid: use 6-50 letters, digits and hyphens, starting with a letter and ending with a letter or digit.`);
+    const b = body(req);
+    const location = typeof b["location"] === "string" ? b["location"] : undefined;
+    if (!location) fail(400, "LocationRequired", "The location property is required for this definition.");
+    const sku = (b["sku"] as Record<string, unknown> | undefined) ?? { name: "Standard" };
+    if (!["Basic", "Standard", "Premium"].includes(String(sku["name"]))) fail(400, "BadRequest", `The SKU '${String(sku["name"])}' is not valid. Valid values are Basic, Standard, Premium.`);
+    const k = key(rg.name, name);
+    const existing = s.eventHubNamespaces[k];
+    const now = new Date().toISOString();
+    const p = { ...props(b) };
+    for (const ro of ["provisioningState", "status", "createdAt", "updatedAt", "serviceBusEndpoint", "metricId"]) delete p[ro];
+    const ns: EhNamespace = {
+      name: existing?.name ?? name,
+      resourceGroup: rg.name,
+      location: existing?.location ?? location,
+      sku: { name: sku["name"], tier: sku["tier"] ?? sku["name"], capacity: sku["capacity"] ?? 1 },
+      tags: b["tags"] as Record<string, string> | undefined,
+      properties: p,
+      createdAt: existing?.createdAt ?? now,
+      updatedAt: now,
+      eventHubs: existing?.eventHubs ?? {},
+    };
+    const op = newOperation(ctx, "eh-namespace", k);
+    ns.pendingOperation = op.id;
+    s.eventHubNamespaces[k] = ns;
+    const asyncUrl = `${ctx.urls.arm()}${nsId(ns)}/operationresults/${op.id}?api-version=${EVENTHUB_API}`;
+    // Event Hubs answers the create with 200 and the namespace still activating.
+    return json(200, renderNs(ns), { "Azure-AsyncOperation": asyncUrl, ...retryAfter(ctx) });
+  }, tag);
+  r.add("GET", `${NS}/operationresults/{op}`, (req) => {
+    const op = s.operations[req.params["op"]!];
+    if (!op) fail(404, "NotFound", `Operation '${req.params["op"]}' was not found.`);
+    const status = pollCountBased(op);
+    const out: Record<string, unknown> = { name: op.id, status, startTime: op.startTime };
+    if (op.endTime) out["endTime"] = op.endTime;
+    return json(200, out, status === "InProgress" ? retryAfter(ctx) : {});
+  }, tag);
+  r.add("DELETE", NS, (req) => {
+    requireResourceGroup(ctx, req.params["rg"]!);
+    const k = key(req.params["rg"]!, req.params["ns"]!);
+    if (!s.eventHubNamespaces[k]) return { status: 204 };
+    delete s.eventHubNamespaces[k];
+    return { status: 200 };
+  }, tag);
+  r.add("GET", "/subscriptions/{sub}/providers/Microsoft.EventHub/namespaces", () => json(200, { value: Object.values(s.eventHubNamespaces).map(renderNs) }), tag);
+  r.add("GET", "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.EventHub/namespaces", (req) => {
+    requireResourceGroup(ctx, req.params["rg"]!);
+    const rg = req.params["rg"]!.toLowerCase();
+    return json(200, { value: Object.values(s.eventHubNamespaces).filter((n) => n.resourceGroup.toLowerCase() === rg).map(renderNs) });
+  }, tag);
+
+  // --- Event hubs ---
+  const renderHub = (ns: EhNamespace, h: ChildRecord) => ({
+    id: `${nsId(ns)}/eventhubs/${h.name}`,
+    name: h.name,
+    type: "Microsoft.EventHub/Namespaces/EventHubs",
+    location: ns.location,
+    properties: h.properties,
+  });
+  const findHub = (ns: EhNamespace, name: string) => ns.eventHubs[name.toLowerCase()] ?? resourceNotFound("Microsoft.EventHub/namespaces/eventhubs", `${ns.name}/${name}`, ns.resourceGroup);
+  r.add("GET", `${NS}/eventhubs`, (req) => {
+    const ns = findNs(req);
+    return json(200, { value: Object.values(ns.eventHubs).map((h) => renderHub(ns, h)) });
+  }, tag);
+  r.add("GET", `${NS}/eventhubs/{hub}`, (req) => {
+    const ns = findNs(req);
+    return json(200, renderHub(ns, findHub(ns, req.params["hub"]!)));
+  }, tag);
+  r.add("PUT", `${NS}/eventhubs/{hub}`, (req) => {
+    const ns = findNs(req);
+    const name = req.params["hub"]!;
+    const existing = ns.eventHubs[name.toLowerCase()];
+    const p = props(body(req));
+    const basic = ns.sku["name"] === "Basic";
+    const partitionCount = typeof p["partitionCount"] === "number" ? p["partitionCount"] : ((existing?.properties["partitionCount"] as number | undefined) ?? 4);
+    if (existing && partitionCount !== existing.properties["partitionCount"]) fail(400, "BadRequest", "PartitionCount can't be changed for an event hub.");
+    if (partitionCount < 1 || partitionCount > 32) fail(400, "BadRequest", `The partition count ${partitionCount} is out of range: it must be between 1 and 32.`);
+    const retention = typeof p["messageRetentionInDays"] === "number" ? p["messageRetentionInDays"] : basic ? 1 : 7;
+    if (basic && retention > 1) fail(400, "BadRequest", "The message retention period for the Basic tier cannot exceed 1 day.");
+    const now = new Date().toISOString();
+    const properties: Record<string, unknown> = {
+      ...p,
+      partitionCount,
+      partitionIds: Array.from({ length: partitionCount }, (_, i) => String(i)),
+      messageRetentionInDays: retention,
+      retentionDescription: { cleanupPolicy: "Delete", retentionTimeInHours: retention * 24 },
+      messageTimestampDescription: { timestampType: "LogAppend" },
+      status: p["status"] ?? "Active",
+      identifier: existing?.properties["identifier"] ?? randomUUID(),
+      createdAt: existing?.properties["createdAt"] ?? now,
+      updatedAt: now,
+    };
+    const h = { name: existing?.name ?? name, etag: "", properties };
+    ns.eventHubs[name.toLowerCase()] = h;
+    return json(200, renderHub(ns, h));
+  }, tag);
+  r.add("DELETE", `${NS}/eventhubs/{hub}`, (req) => {
+    const ns = findNs(req);
+    const k = req.params["hub"]!.toLowerCase();
+    if (!ns.eventHubs[k]) return { status: 204 };
+    delete ns.eventHubs[k];
+    return { status: 200 };
+  }, tag);
+}

@@ -1,0 +1,200 @@
+// The ARM front door: admin paths, faults, authentication, subscription and api-version checks,
+// RBAC, dispatch to the resource providers, standard headers, traffic recording, persistence.
+import fs from "node:fs";
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { HttpError, Router, header, toReq, writeReply, type Reply, type Req } from "../http.js";
+import { verifyToken, type EntraContext } from "../entra.js";
+import type { Store } from "../store.js";
+import { armError, type ArmContext, type RouteTag } from "./common.js";
+import { FaultsAndCounters, faultReply } from "./faults.js";
+import { registerResources } from "./resources.js";
+import { registerApimService } from "./apim.js";
+import { registerApimEntities } from "./apimEntities.js";
+import { registerEventHub } from "./eventhub.js";
+import { registerAuthorization } from "./authorization.js";
+
+const KNOWN_PROVIDERS = ["microsoft.apimanagement", "microsoft.eventhub", "microsoft.authorization", "microsoft.resources"];
+
+/** Audiences ARM accepts: its resource ids, plus the sandbox ARM URL itself. */
+function armAudiences(armBase: string): string[] {
+  return ["https://management.azure.com", "https://management.azure.com/", "https://management.core.windows.net", "https://management.core.windows.net/", armBase, `${armBase}/`];
+}
+
+/** `Provider/type/subtype` of the last provider segment in a path (for errors and RBAC actions). */
+export function resourceTypeOf(path: string): { namespace: string; type: string } {
+  const segs = path.split("/").filter(Boolean);
+  const i = segs.map((s) => s.toLowerCase()).lastIndexOf("providers");
+  if (i < 0) {
+    if (segs.length >= 3 && segs[2]!.toLowerCase() === "resourcegroups") return { namespace: "Microsoft.Resources", type: "Microsoft.Resources/subscriptions/resourceGroups" };
+    return { namespace: "Microsoft.Resources", type: "Microsoft.Resources/subscriptions" };
+  }
+  const ns = segs[i + 1] ?? "";
+  const types = segs.slice(i + 2).filter((_, k) => k % 2 === 0);
+  return { namespace: ns, type: [ns, ...types].join("/") };
+}
+
+function actionOf(method: string, path: string): string {
+  const { type } = resourceTypeOf(path);
+  if (method === "DELETE") return `${type}/delete`;
+  if (method === "POST") {
+    const segs = path.split("/").filter(Boolean);
+    return `${resourceTypeOf(segs.slice(0, -1).join("/")).type}/${segs[segs.length - 1]}/action`;
+  }
+  return `${type}/write`;
+}
+
+export class ArmServer {
+  readonly counters = new FaultsAndCounters();
+  private readonly router = new Router<RouteTag>();
+
+  constructor(
+    private readonly ctx: ArmContext,
+    private readonly entra: EntraContext,
+    private readonly store: Store,
+    private readonly trafficFile: string | undefined,
+  ) {
+    registerResources(this.router, ctx);
+    registerApimService(this.router, ctx);
+    registerApimEntities(this.router, ctx);
+    registerEventHub(this.router, ctx);
+    registerAuthorization(this.router, ctx);
+  }
+
+  handle = async (raw: IncomingMessage, res: ServerResponse, base: string): Promise<void> => {
+    const req = await toReq(raw, base);
+    if (req.path.toLowerCase().startsWith("/_sandbox/")) {
+      writeReply(res, this.counters.admin(req)!, req.method);
+      return;
+    }
+    const fault = this.counters.take(req.method, req.path);
+    if (fault?.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
+    if (fault?.reset) {
+      this.counters.count(req.method, req.path, 0);
+      raw.socket.destroy();
+      return;
+    }
+    let reply: Reply;
+    if (fault?.status !== undefined) reply = faultReply(fault);
+    else {
+      try {
+        reply = await this.dispatch(req);
+      } catch (e) {
+        if (!(e instanceof HttpError)) throw e;
+        reply = e.reply;
+      }
+    }
+    const correlation = header(req, "x-ms-correlation-request-id") ?? randomUUID();
+    const requestId = randomUUID();
+    reply.headers = {
+      "x-ms-request-id": requestId,
+      "x-ms-correlation-request-id": correlation,
+      "x-ms-routing-request-id": `SANDBOX:${new Date().toISOString().replace(/[-:.]/g, "")}:${requestId}`,
+      "Cache-Control": "no-cache",
+      ...(req.method === "GET" || req.method === "HEAD" ? { "x-ms-ratelimit-remaining-subscription-reads": "249" } : { "x-ms-ratelimit-remaining-subscription-writes": "199" }),
+      ...(reply.headers ?? {}),
+    };
+    const clientRequestId = header(req, "x-ms-client-request-id");
+    if (clientRequestId) reply.headers["x-ms-client-request-id"] = clientRequestId;
+    this.store.persist();
+    const sent = writeReply(res, reply, req.method);
+    this.counters.count(req.method, req.path, reply.status);
+    // A request rejected because it names no emulated operation has no spec operation to be
+    // checked against; the rejection itself is the signal, so it is not recorded.
+    if (!req.unrouted) {
+      const url = raw.url ?? "";
+      this.record(req, url.includes("?") ? url.slice(url.indexOf("?")) : "", reply, sent);
+    }
+  };
+
+  private async dispatch(req: Req): Promise<Reply> {
+    const s = this.ctx.state;
+    const m = this.router.match(req.method, req.path);
+    const apiVersion = req.query.get("api-version");
+    // Requests that name no emulated operation (path, method or api-version) are answered but
+    // not recorded: there is no spec operation to check them against.
+    req.unrouted = !("handler" in m) || apiVersion !== m.tag.apiVersion;
+
+    const denied = await this.authenticate(req);
+    if (denied) return denied;
+    const sub = /^\/subscriptions\/([^/]+)/i.exec(req.path)?.[1];
+    if (sub && sub.toLowerCase() !== s.subscriptionId.toLowerCase()) {
+      return armError(404, "SubscriptionNotFound", `The subscription '${sub}' could not be found.`);
+    }
+    if (!("handler" in m)) {
+      const { namespace, type } = resourceTypeOf(req.path);
+      if (m.methodMismatch) return armError(405, "MethodNotAllowed", `The requested method '${req.method}' is not allowed for '${req.path}'.`);
+      if (!KNOWN_PROVIDERS.includes(namespace.toLowerCase())) {
+        return armError(400, "NoRegisteredProviderFound", `No registered resource provider found for location 'global' and API version '${apiVersion ?? ""}' for type '${type}'. The sandbox emulates only ${KNOWN_PROVIDERS.join(", ")}.`);
+      }
+      return armError(400, "InvalidResourceType", `The resource type '${type.split("/").slice(1).join("/")}' could not be found in the namespace '${namespace}' for api version '${apiVersion ?? ""}'.`);
+    }
+    if (!apiVersion) return armError(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.");
+    if (apiVersion !== m.tag.apiVersion) {
+      return armError(400, "InvalidApiVersionParameter", `The api-version '${apiVersion}' is invalid. The supported versions are '${m.tag.apiVersion}'.`);
+    }
+    const forbidden = this.authorize(req);
+    if (forbidden) return forbidden;
+    req.params = m.params;
+    return m.handler(req);
+  }
+
+  /** Checks the bearer token like ARM: signature, lifetime, issuer and audience. */
+  private async authenticate(req: Req): Promise<Reply | undefined> {
+    const authority = `${this.entra.authority()}/${this.ctx.state.tenantId}`;
+    const challenge = (error: string, description: string, code: string, message: string): Reply => ({
+      ...armError(401, code, message),
+      headers: { "WWW-Authenticate": `Bearer authorization_uri="${authority}", error="${error}", error_description="${description}"` },
+    });
+    const auth = header(req, "authorization");
+    if (!auth) return challenge("invalid_token", "The authentication failed because of missing 'Authorization' header.", "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.");
+    const m = /^Bearer\s+(\S+)$/i.exec(auth);
+    if (!m) return challenge("invalid_token", "The authentication scheme must be Bearer.", "AuthenticationFailedInvalidHeader", "Authentication failed. The 'Authorization' header is provided in an invalid format.");
+    const v = await verifyToken(this.entra, m[1]!, armAudiences(this.ctx.urls.arm()));
+    if (v.ok) {
+      req.caller = { objectId: v.claims.oid, appId: String(v.claims.appid ?? v.claims.azp ?? "") };
+      return undefined;
+    }
+    if (v.reason === "expired") {
+      const exp = new Date(Number(v.detail) * 1000).toISOString();
+      return challenge("invalid_token", "The access token expiry UTC time is earlier than current UTC time.", "ExpiredAuthenticationToken", `The access token expiry UTC time '${exp}' is earlier than current UTC time '${new Date().toISOString()}'.`);
+    }
+    if (v.reason === "audience") {
+      return challenge("invalid_token", "The access token has been obtained for wrong audience or resource.", "InvalidAuthenticationTokenAudience", `The access token has been obtained for wrong audience or resource '${v.detail}'. It should exactly match with one of the allowed audiences '${armAudiences(this.ctx.urls.arm()).join("','")}'.`);
+    }
+    return challenge("invalid_token", "The access token is invalid.", "InvalidAuthenticationToken", "The access token is invalid.");
+  }
+
+  /** RBAC: the reader app has Reader (`*\/read`) only, so every write and action is denied. */
+  private authorize(req: Req): Reply | undefined {
+    const s = this.ctx.state;
+    if (req.caller?.objectId !== s.apps.reader.objectId) return undefined;
+    if (req.method === "GET" || req.method === "HEAD") return undefined;
+    const scope = req.path;
+    return armError(
+      403,
+      "AuthorizationFailed",
+      `The client '${s.apps.reader.clientId}' with object id '${s.apps.reader.objectId}' does not have authorization to perform action '${actionOf(req.method, req.path)}' over scope '${scope}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
+    );
+  }
+
+  private record(req: Req, search: string, reply: Reply, sent: string | undefined): void {
+    if (!this.trafficFile) return;
+    const reqHeaders: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) reqHeaders[k] = k === "authorization" ? "Bearer <redacted>" : Array.isArray(v) ? v.join(", ") : v;
+    let resBody: unknown;
+    if (sent !== undefined) {
+      try {
+        resBody = JSON.parse(sent);
+      } catch {
+        resBody = sent;
+      }
+    }
+    const line = {
+      liveRequest: { url: `${req.base}${req.path}${search}`, method: req.method, headers: reqHeaders, body: req.body },
+      liveResponse: { statusCode: String(reply.status), headers: reply.headers ?? {}, body: resBody },
+    };
+    fs.appendFileSync(this.trafficFile, JSON.stringify(line) + "\n");
+  }
+}
+

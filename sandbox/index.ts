@@ -1,0 +1,138 @@
+// The embedded local tenant: a faithful stand-in for the Azure endpoints aeg calls.
+// Never imports from src/ (a fake that shares code with the product agrees with its bugs).
+import fs from "node:fs";
+import path from "node:path";
+import { Router, json, listen, routerHandler, type Listener } from "./http.js";
+import { Store, acquireLock, STATE_FILE } from "./store.js";
+import { loadPki, CA_CERT_FILE, CA_KEY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE, SIGNING_KEY_FILE } from "./pki.js";
+import { entraNotFound, entraRouter, type EntraContext } from "./entra.js";
+import { ArmServer } from "./arm/server.js";
+import type { ArmContext } from "./arm/common.js";
+
+export interface SandboxOptions {
+  /** Tenant state on disk (JSON) + CA key/cert; created if missing. */
+  stateDir: string;
+  /** ARM listener port; 0/undefined = random. Other listeners always random. */
+  port?: number;
+  /** APIM service creation time (time-based, like Azure keeps working while you're away); default 4000. */
+  apimActivationMs?: number;
+  /** InProgress polls for child LROs (named values, fragments, apis, EH namespace); default 1. */
+  lroPolls?: number;
+  /** Value of Retry-After on LRO responses; default 1. */
+  retryAfterSeconds?: number;
+  /** When set, append one JSON line {liveRequest, liveResponse} per ARM request served (oav format). */
+  trafficFile?: string;
+}
+
+export interface SandboxInfo {
+  arm: string;
+  authority: string;
+  graph: string;
+  dataverse: string;
+  gateway: string;
+  caFile: string;
+  tenantId: string;
+  subscriptionId: string;
+  clientId: string;
+  clientSecret: string;
+  readerClientId: string;
+  readerClientSecret: string;
+}
+
+export interface Sandbox extends SandboxInfo {
+  close(): Promise<void>;
+}
+
+/** Routers for the listeners other issues fill in; unknown paths answer a JSON 404. */
+interface ExtraRouters {
+  graph: Router<unknown>;
+  dataverse: Router<unknown>;
+  gateway: Router<unknown>;
+}
+
+const notFound = (code: string) => (req: { method: string; path: string }) => json(404, { error: { code, message: `No sandbox handler for ${req.method} ${req.path}.` } });
+
+export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
+  fs.mkdirSync(opts.stateDir, { recursive: true });
+  const release = acquireLock(opts.stateDir);
+  const listeners: Listener[] = [];
+  try {
+    const pki = await loadPki(opts.stateDir);
+    const store = Store.load(opts.stateDir);
+    const state = store.state;
+    const urls = { arm: "", authority: "", graph: "", dataverse: "", gateway: "" };
+
+    const entra: EntraContext = {
+      state,
+      pki,
+      authority: () => urls.authority,
+      ownResources: () => [urls.arm, urls.graph, urls.dataverse, urls.gateway].filter(Boolean),
+    };
+    const armCtx: ArmContext = {
+      state,
+      opts: {
+        apimActivationMs: opts.apimActivationMs ?? 4000,
+        lroPolls: opts.lroPolls ?? 1,
+        retryAfterSeconds: opts.retryAfterSeconds ?? 1,
+      },
+      urls: { arm: () => urls.arm, gateway: () => urls.gateway },
+    };
+    const arm = new ArmServer(armCtx, entra, store, opts.trafficFile);
+    const routers: ExtraRouters = { graph: new Router(), dataverse: new Router(), gateway: new Router() };
+
+    const armL = await listen(pki.tls, opts.port ?? 0, arm.handle);
+    listeners.push(armL);
+    urls.arm = armL.url;
+    const authorityHandler = routerHandler(entraRouter(entra), entraNotFound);
+    const authorityL = await listen(pki.tls, 0, async (req, res, base) => {
+      await authorityHandler(req, res, base);
+      store.persist();
+    });
+    listeners.push(authorityL);
+    urls.authority = authorityL.url;
+    for (const name of ["graph", "dataverse", "gateway"] as const) {
+      const l = await listen(pki.tls, 0, routerHandler(routers[name], notFound(name === "graph" ? "Request_ResourceNotFound" : "NotFound")));
+      listeners.push(l);
+      urls[name] = l.url;
+    }
+
+    let closed = false;
+    return {
+      ...urls,
+      caFile: pki.caFile,
+      tenantId: state.tenantId,
+      subscriptionId: state.subscriptionId,
+      clientId: state.apps.operator.clientId,
+      clientSecret: state.apps.operator.clientSecret,
+      readerClientId: state.apps.reader.clientId,
+      readerClientSecret: state.apps.reader.clientSecret,
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        await Promise.all(listeners.map((l) => l.close()));
+        store.persist();
+        release();
+      },
+    };
+  } catch (e) {
+    await Promise.all(listeners.map((l) => l.close()));
+    release();
+    throw e;
+  }
+}
+
+/** Files the sandbox owns in a state directory (reset removes exactly these). */
+const OWNED = [STATE_FILE, CA_CERT_FILE, CA_KEY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE, SIGNING_KEY_FILE];
+
+/** Clears the tenant state, CA and keys (keeps nothing). Refuses while a sandbox runs on the directory. */
+export async function resetSandbox(stateDir: string): Promise<void> {
+  if (!fs.existsSync(stateDir)) return;
+  const release = acquireLock(stateDir);
+  try {
+    for (const f of fs.readdirSync(stateDir)) {
+      if (OWNED.includes(f) || (f.startsWith(STATE_FILE) && f.endsWith(".tmp"))) fs.rmSync(path.join(stateDir, f), { force: true });
+    }
+  } finally {
+    release(); // removes the lock file, the last file of ours
+  }
+}

@@ -1,0 +1,237 @@
+// Tenant state on disk: one JSON document, written atomically (temp file + rename) whenever it
+// changed, so a CLI run killed at any point leaves the last complete state behind. A pid lock
+// keeps a second sandbox off the same directory; a lock left by a dead process is taken over.
+import fs from "node:fs";
+import path from "node:path";
+import { randomUUID, randomBytes } from "node:crypto";
+
+export interface AppRecord {
+  clientId: string;
+  clientSecret: string;
+  /** Object id of the app's service principal (the `oid` claim). */
+  objectId: string;
+  displayName: string;
+  role: "Owner" | "Reader";
+}
+
+/** A directory principal that role assignments may name (apps and managed identities). */
+export interface PrincipalRecord {
+  objectId: string;
+  appId: string;
+  displayName: string;
+  kind: "Application" | "ManagedIdentity";
+}
+
+export interface ChildRecord {
+  name: string;
+  etag: string;
+  properties: Record<string, unknown>;
+}
+
+export interface PolicyRecord {
+  etag: string;
+  /** Parsed policy tree (see policyXml.ts), re-serialized on every GET like APIM does. */
+  tree: unknown;
+  /** Named-value display names and fragment ids the policy references (for delete checks). */
+  namedValueRefs: string[];
+  fragmentRefs: string[];
+}
+
+export interface ApiRecord extends ChildRecord {
+  operations: Record<string, ChildRecord & { policy?: PolicyRecord }>;
+  policy?: PolicyRecord;
+}
+
+export interface FragmentRecord extends ChildRecord {
+  policy: PolicyRecord;
+}
+
+export interface ApimService {
+  name: string;
+  resourceGroup: string;
+  location: string;
+  sku: { name: string; capacity: number };
+  tags?: Record<string, string>;
+  properties: Record<string, unknown>;
+  identity?: { type: string; principalId?: string; tenantId?: string; appId?: string; userAssignedIdentities?: unknown };
+  /** Epoch ms of the create/restore PUT. */
+  createdAt: number;
+  /** Epoch ms when activation completes: time-based, so it keeps going while no sandbox runs. */
+  readyAt: number;
+  etag: string;
+  namedValues: Record<string, ChildRecord>;
+  fragments: Record<string, FragmentRecord>;
+  apis: Record<string, ApiRecord>;
+  loggers: Record<string, ChildRecord>;
+}
+
+export interface DeletedApimService {
+  service: ApimService;
+  deletionDate: string;
+}
+
+export interface EhNamespace {
+  name: string;
+  resourceGroup: string;
+  location: string;
+  sku: Record<string, unknown>;
+  tags?: Record<string, string>;
+  properties: Record<string, unknown>;
+  /** Id of the in-flight create operation; the namespace is Succeeded once it has finished. */
+  pendingOperation?: string;
+  createdAt: string;
+  updatedAt: string;
+  eventHubs: Record<string, ChildRecord>;
+}
+
+export interface RoleAssignmentRecord {
+  name: string;
+  scope: string;
+  roleDefinitionGuid: string;
+  principalId: string;
+  principalType: string;
+  extra: Record<string, unknown>;
+  createdOn: string;
+  updatedOn: string;
+  createdBy: string;
+}
+
+/** An asynchronous operation behind an LRO polling URL. */
+export interface OperationRecord {
+  id: string;
+  kind: "apim-service" | "apim-child" | "apim-service-delete" | "apim-purge" | "apim-service-update" | "eh-namespace";
+  /** Polls that still answer InProgress (count-based operations). */
+  pollsLeft: number;
+  startTime: string;
+  endTime?: string;
+  /** Resource the operation acts on (service key `rg/name` for time-based APIM creation). */
+  target?: string;
+}
+
+export interface TenantState {
+  version: 1;
+  tenantId: string;
+  subscriptionId: string;
+  apps: { operator: AppRecord; reader: AppRecord };
+  principals: Record<string, PrincipalRecord>;
+  resourceGroups: Record<string, { name: string; location: string; tags?: Record<string, string> }>;
+  /** Keyed by `${rg}/${name}` lower-cased. */
+  apim: Record<string, ApimService>;
+  /** Soft-deleted APIM services, keyed by name lower-cased (names are unique per subscription). */
+  deletedApim: Record<string, DeletedApimService>;
+  eventHubNamespaces: Record<string, EhNamespace>;
+  roleAssignments: Record<string, RoleAssignmentRecord>;
+  operations: Record<string, OperationRecord>;
+}
+
+function newApp(displayName: string, role: AppRecord["role"]): AppRecord {
+  return {
+    clientId: randomUUID(),
+    // Entra secrets are ~40 chars with a `~` in them; the shape does not matter, only secrecy.
+    clientSecret: randomBytes(30).toString("base64url"),
+    objectId: randomUUID(),
+    displayName,
+    role,
+  };
+}
+
+export function freshState(): TenantState {
+  const operator = newApp("aeg operator", "Owner");
+  const reader = newApp("aeg reader", "Reader");
+  const principals: Record<string, PrincipalRecord> = {};
+  for (const a of [operator, reader]) principals[a.objectId] = { objectId: a.objectId, appId: a.clientId, displayName: a.displayName, kind: "Application" };
+  return {
+    version: 1,
+    tenantId: randomUUID(),
+    subscriptionId: randomUUID(),
+    apps: { operator, reader },
+    principals,
+    resourceGroups: {},
+    apim: {},
+    deletedApim: {},
+    eventHubNamespaces: {},
+    roleAssignments: {},
+    operations: {},
+  };
+}
+
+export const STATE_FILE = "state.json";
+export const LOCK_FILE = "sandbox.lock";
+
+export class Store {
+  private lastWritten = "";
+  constructor(
+    readonly dir: string,
+    readonly state: TenantState,
+  ) {
+    this.lastWritten = JSON.stringify(state);
+  }
+
+  static load(dir: string): Store {
+    const file = path.join(dir, STATE_FILE);
+    let state: TenantState;
+    if (fs.existsSync(file)) state = JSON.parse(fs.readFileSync(file, "utf8")) as TenantState;
+    else {
+      state = freshState();
+      writeAtomic(file, JSON.stringify(state));
+    }
+    pruneOperations(state);
+    return new Store(dir, state);
+  }
+
+  /** Writes the state if it changed since the last write. Synchronous so writes never interleave. */
+  persist(): void {
+    const text = JSON.stringify(this.state);
+    if (text === this.lastWritten) return;
+    writeAtomic(path.join(this.dir, STATE_FILE), text);
+    this.lastWritten = text;
+  }
+}
+
+/** Finished operations stay pollable for a day (clients resume late), then are dropped. */
+function pruneOperations(state: TenantState): void {
+  const cutoff = Date.now() - 24 * 3600_000;
+  for (const [id, op] of Object.entries(state.operations)) {
+    if (Date.parse(op.endTime ?? op.startTime) < cutoff) delete state.operations[id];
+  }
+}
+
+export function writeAtomic(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  fs.writeFileSync(tmp, text, { mode: 0o600 });
+  fs.renameSync(tmp, file);
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Takes the per-directory lock or throws a clear error naming the holder. Returns the release function. */
+export function acquireLock(dir: string): () => void {
+  const file = path.join(dir, LOCK_FILE);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: "wx" });
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        fs.rmSync(file, { force: true });
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const pid = Number(fs.readFileSync(file, "utf8").trim());
+      if (Number.isInteger(pid) && pid > 0 && pidAlive(pid)) {
+        throw new Error(`The sandbox state directory ${dir} is in use by another sandbox (process ${pid}). Stop it first, or use another state directory.`);
+      }
+      // The holder died without releasing (e.g. kill -9): the lock is stale.
+      fs.rmSync(file, { force: true });
+    }
+  }
+  throw new Error(`Could not lock the sandbox state directory ${dir}.`);
+}
