@@ -65,6 +65,20 @@ describe("a run killed with -9 is finished by running setup again", () => {
     expect(await count(tenant.apim.apiManagementService.listByResourceGroup(RG))).toBe(1);
   });
 
+  it("Ctrl+C says at once that Azure keeps working and how to resume", async () => {
+    await tenant.apim.apiManagementService.beginDeleteAndWait(RG, SVC, { updateIntervalInMs: 10 });
+    await tenant.apim.deletedServices.beginPurgeAndWait(SVC, "westeurope", { updateIntervalInMs: 10 });
+    const child = spawnAeg(["setup", "--config", tenant.configFile, "--ci"], { cwd: tenant.cwd });
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+    await waitFor(() => (/\[apim\] (Created|Activating)/.test(stderr) ? true : undefined), "the APIM creation to be under way");
+    child.kill("SIGINT");
+    expect(await exited).toBe(130);
+    expect(stderr).toMatch(/Interrupted\. Azure keeps working/);
+    expect(stderr).toContain(`aeg setup --config ${tenant.configFile} --ci`);
+  });
+
   it("in the middle of the named values, the fragments and the API: no duplicates, then in sync", async () => {
     await tenant.apim.apiManagementService.beginDeleteAndWait(RG, SVC, { updateIntervalInMs: 10 });
     await tenant.apim.deletedServices.beginPurgeAndWait(SVC, "westeurope", { updateIntervalInMs: 10 });
