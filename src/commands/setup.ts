@@ -75,7 +75,8 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
         reporter.say(`Fix the cause, then run \`${resumeCommand(this.argv)}\` to continue.`);
         return done("failed", results, failure instanceof UserError ? failure.exitCode : ExitCode.unexpected);
       }
-      reporter.say(`Setup complete: ${planSummary(plan)}; verified by a second read.`);
+      const applied = plan.flatMap((r) => r.changes).filter((c) => c.action !== "ok" && c.action !== "unverifiable").length;
+      reporter.say(`Setup complete: ${applied} change${applied === 1 ? "" : "s"} applied and verified by a second read.`);
       return done("applied", results);
     } finally {
       process.off("SIGINT", onInterrupt);
