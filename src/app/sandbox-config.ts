@@ -18,6 +18,8 @@ export async function writeSandboxConfig(sandbox: SandboxEndpoints, stateDir: st
     tenantId: sandbox.tenantId,
     cloud: { name: "custom", resourceManager: sandbox.arm, authority: sandbox.authority, graph: sandbox.graph, caFile: sandbox.caFile },
     auth: { clientId: sandbox.clientId, clientSecretFile: secretFile },
+    // The governance store the sandbox gateway reads is the sandbox's own Dataverse.
+    dataverse: { url: sandbox.dataverse },
   };
   await writeFile(configFile, `# The sandbox tenant served by \`aeg sandbox start\`; valid while it runs.\n${stringify(config)}`);
   return configFile;

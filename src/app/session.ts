@@ -71,6 +71,7 @@ export async function openSession(flags: SessionFlags, opts: { lock: boolean; cw
       { path: ["tenantId"], value: sandbox.tenantId, source: "the sandbox" },
       { path: ["cloud"], value: { name: "custom", resourceManager: sandbox.arm, authority: sandbox.authority, graph: sandbox.graph, caFile: sandbox.caFile }, source: "the sandbox" },
       { path: ["auth"], value: {}, source: "the sandbox" },
+      { path: ["dataverse", "url"], value: sandbox.dataverse, source: "the sandbox" },
     ];
   } else {
     raw = await readConfigFile(file);

@@ -9,6 +9,10 @@ export interface CloudProfile {
   resourceManagerAudience: string;
   authority: string;
   graph: string;
+  /** Audience of Graph tokens (the resource a managed identity asks for). */
+  graphAudience: string;
+  /** Host part of v1 token issuers: `${v1IssuerHost}/${tenantId}/`. */
+  v1IssuerHost: string;
   /** Extra CA certificates to trust (PEM file): the sandbox's, or a TLS-inspecting proxy's. */
   caFile?: string;
 }
@@ -19,6 +23,8 @@ const PUBLIC: CloudProfile = {
   resourceManagerAudience: "https://management.azure.com/",
   authority: "https://login.microsoftonline.com",
   graph: "https://graph.microsoft.com",
+  graphAudience: "https://graph.microsoft.com",
+  v1IssuerHost: "https://sts.windows.net",
 };
 
 const KNOWN: Record<string, CloudProfile> = {
@@ -29,6 +35,8 @@ const KNOWN: Record<string, CloudProfile> = {
     resourceManagerAudience: "https://management.usgovcloudapi.net/",
     authority: "https://login.microsoftonline.us",
     graph: "https://graph.microsoft.us",
+    graphAudience: "https://graph.microsoft.us",
+    v1IssuerHost: "https://sts.windows.net",
   },
   AzureChinaCloud: {
     name: "AzureChinaCloud",
@@ -36,6 +44,8 @@ const KNOWN: Record<string, CloudProfile> = {
     resourceManagerAudience: "https://management.chinacloudapi.cn/",
     authority: "https://login.chinacloudapi.cn",
     graph: "https://microsoftgraph.chinacloudapi.cn",
+    graphAudience: "https://microsoftgraph.chinacloudapi.cn",
+    v1IssuerHost: "https://sts.chinacloudapi.cn",
   },
 };
 
@@ -58,10 +68,23 @@ export function cloudProfile(settings: CloudSettings): CloudProfile {
     resourceManagerAudience: settings.resourceManagerAudience ?? base.resourceManagerAudience,
     authority: trim(settings.authority ?? base.authority),
     graph: trim(settings.graph ?? base.graph),
+    // A custom cloud (the sandbox) keeps the public Graph audience and v1 issuer, as its tokens do.
+    graphAudience: base.graphAudience,
+    v1IssuerHost: base.v1IssuerHost,
     ...(settings.caFile ? { caFile: settings.caFile } : {}),
   };
 }
 
 export function armScope(cloud: CloudProfile): string {
   return `${cloud.resourceManagerAudience.replace(/\/?$/, "/")}.default`;
+}
+
+/** The OpenID configuration documents and token issuers of a tenant in this cloud. */
+export function tenantEndpoints(cloud: CloudProfile, tenantId: string) {
+  return {
+    openIdConfigV1: `${cloud.authority}/${tenantId}/.well-known/openid-configuration`,
+    openIdConfigV2: `${cloud.authority}/${tenantId}/v2.0/.well-known/openid-configuration`,
+    issuerV1: `${cloud.v1IssuerHost}/${tenantId}/`,
+    issuerV2: `${cloud.authority}/${tenantId}/v2.0`,
+  };
 }

@@ -74,6 +74,8 @@ const gateway = z
     backendUrl: z.url({ error: "not a URL" }),
     /** What an unknown pathway means: the seed's default (allow, flagged) or deny. */
     unknownPathway: z.enum(["allow-anomaly", "deny"], { error: "allow-anomaly or deny" }).default("allow-anomaly"),
+    /** How long the policy waits for a governance-store or Graph read before failing closed (503). */
+    storeTimeoutSeconds: z.int({ error: "a whole number" }).min(1, { error: "at least 1" }).max(60, { error: "at most 60" }).default(10),
   })
   .strict();
 

@@ -16,6 +16,14 @@ export const AEG_NAMED_VALUES = {
     "aeg-channel",
     "aeg-unknown-pathway",
     "aeg-graph-fallback",
+    // Cloud-specific endpoints, so one template serves public, sovereign and sandbox clouds.
+    "aeg-openid-config-v1",
+    "aeg-openid-config-v2",
+    "aeg-issuer-v1",
+    "aeg-issuer-v2",
+    "aeg-graph-url",
+    "aeg-graph-resource",
+    "aeg-store-timeout",
   ],
   /** One value each per agent: prefix + agentSlug(agentId). */
   perAgentPrefixes: ["aeg-agent-id-", "aeg-audience-group-id-"],

@@ -7,6 +7,7 @@ import type { Change, RunContext, Step } from "../engine/types.js";
 import { agentSlug, renderOperationPolicy, type TemplateSet } from "../policy/templates.js";
 import { APIM_ROLE, apimReady, serviceName } from "./apim-context.js";
 import { policyChange } from "./policy-change.js";
+import { assertTemplatesValid } from "./template-lint.js";
 
 export interface ApiObserved {
   api?: ApiContract;
@@ -62,6 +63,7 @@ export function apiStep(templates: TemplateSet): Step<ApiObserved> {
     },
 
     plan(ctx, observed): Change[] {
+      assertTemplatesValid(templates, ctx);
       const { gateway } = ctx.config;
       const ops = desiredOperations(ctx.config);
       const wanted = new Set(ops.map((o) => o.id));

@@ -1,10 +1,9 @@
 import { isNotFound } from "../azure/errors.js";
 import type { Change, Step } from "../engine/types.js";
-import { ConfigError } from "../errors.js";
-import { FRAGMENT_IDS, referencedNamedValues, type FragmentId, type TemplateSet } from "../policy/templates.js";
+import { FRAGMENT_IDS, type FragmentId, type TemplateSet } from "../policy/templates.js";
 import { APIM_ROLE, apimReady, serviceName } from "./apim-context.js";
-import { desiredNamedValues } from "./named-values.js";
 import { policyChange } from "./policy-change.js";
+import { assertTemplatesValid } from "./template-lint.js";
 
 const DESCRIPTIONS: Record<FragmentId, string> = {
   "aeg-validate-jwt": "AEG: validates the Entra ID token (v1 and v2), pins the tenant, requires upn",
@@ -37,14 +36,9 @@ export function fragmentsStep(templates: TemplateSet): Step<Map<string, string>>
     },
 
     plan(ctx, found): Change[] {
-      const known = new Set(desiredNamedValues(ctx.config).map((nv) => nv.id));
+      assertTemplatesValid(templates, ctx);
       return FRAGMENT_IDS.map((id) => {
         const xml = templates.fragments[id];
-        const unknown = referencedNamedValues(xml).filter((name) => !known.has(name));
-        if (unknown.length > 0) {
-          // Caught before any write: APIM would reject the save anyway.
-          throw new ConfigError([`templates/fragments/${id}.xml: references named value(s) aeg does not create: ${unknown.join(", ")}`]);
-        }
         return policyChange(`policyFragments/${id}`, xml, found.get(id), async (c) => {
           await c.arm.apim.policyFragment.beginCreateOrUpdateAndWait(
             c.config.resourceGroup,

@@ -1,4 +1,5 @@
 import type { NamedValueContract } from "@azure/arm-apimanagement";
+import { tenantEndpoints, type CloudProfile } from "../azure/cloud.js";
 import type { Config } from "../config/schema.js";
 import { diffFields } from "../engine/plan.js";
 import type { Change, RunContext, Step } from "../engine/types.js";
@@ -15,8 +16,9 @@ export interface DesiredNamedValue {
  * agent gets its own `aeg-agent-id-<slug>` and `aeg-audience-group-id-<slug>`, which its operation
  * policy copies into context variables. Display name = id, as policies reference display names.
  */
-export function desiredNamedValues(config: Config): DesiredNamedValue[] {
+export function desiredNamedValues(config: Config, cloud: CloudProfile): DesiredNamedValue[] {
   const [first, second] = config.gateway.audiences;
+  const tenant = tenantEndpoints(cloud, config.tenantId);
   const shared: DesiredNamedValue[] = [
     { id: "aeg-tenant-id", value: config.tenantId },
     { id: "aeg-audience", value: first! },
@@ -28,6 +30,13 @@ export function desiredNamedValues(config: Config): DesiredNamedValue[] {
     { id: "aeg-channel", value: config.gateway.channel },
     { id: "aeg-unknown-pathway", value: config.gateway.unknownPathway },
     { id: "aeg-graph-fallback", value: String(config.graphFallback.enabled) },
+    { id: "aeg-openid-config-v1", value: tenant.openIdConfigV1 },
+    { id: "aeg-openid-config-v2", value: tenant.openIdConfigV2 },
+    { id: "aeg-issuer-v1", value: tenant.issuerV1 },
+    { id: "aeg-issuer-v2", value: tenant.issuerV2 },
+    { id: "aeg-graph-url", value: cloud.graph },
+    { id: "aeg-graph-resource", value: cloud.graphAudience },
+    { id: "aeg-store-timeout", value: String(config.gateway.storeTimeoutSeconds) },
   ];
   const perAgent = config.agents.flatMap((agent) => {
     const slug = agentSlug(agent.id);
@@ -59,7 +68,7 @@ export const namedValuesStep: Step<Map<string, NamedValueContract>> = {
   },
 
   plan(ctx, found): Change[] {
-    return desiredNamedValues(ctx.config).map(({ id, value }) => {
+    return desiredNamedValues(ctx.config, ctx.cloud).map(({ id, value }) => {
       const live = found.get(id.toLowerCase());
       const desired = { displayName: id, value, secret: false, tags: TAGS };
       const resource = `namedValues/${id}`;

@@ -100,7 +100,7 @@ describe("a run killed with -9 is finished by running setup again", () => {
     const names = [];
     for await (const nv of tenant.apim.namedValue.listByService(RG, SVC)) names.push(nv.displayName);
     expect(names.length).toBe(new Set(names).size);
-    expect(names.filter((n) => n?.startsWith("aeg-")).length).toBe(13);
+    expect(names.filter((n) => n?.startsWith("aeg-")).length).toBe(20); // 16 shared + 2 per agent
   });
 
   it("a run is refused while another live run holds the environment, and a dead run's lock is taken over", async () => {

@@ -5,6 +5,7 @@ import { roleAssignmentName } from "../../src/steps/telemetry.js";
 import { desiredNamedValues } from "../../src/steps/named-values.js";
 import { resolveConfig } from "../../src/config/load.js";
 import { sandboxSampleConfig } from "../../src/config/sandbox-sample.js";
+import { cloudProfile } from "../../src/azure/cloud.js";
 
 describe("plans", () => {
   it("summarise a step from its changes", () => {
@@ -67,7 +68,7 @@ describe("desired state", () => {
   const config = resolveConfig({ ...sandboxSampleConfig(), subscriptionId: "00000000-1111-2222-3333-444444444444", tenantId: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee" });
 
   it("gives every agent its own named values, never a shared aeg-agent-id", () => {
-    const ids = desiredNamedValues(config).map((n) => n.id);
+    const ids = desiredNamedValues(config, cloudProfile({ name: "AzureCloud" })).map((n) => n.id);
     expect(ids).toContain("aeg-agent-id-contoso-kb-assistant");
     expect(ids).toContain("aeg-audience-group-id-contoso-hr-helper");
     expect(ids).not.toContain("aeg-agent-id");
