@@ -7,7 +7,7 @@ import { cloudProfile, type CloudProfile } from "../azure/cloud.js";
 import { makeCredential } from "../azure/credentials.js";
 import { DEFAULT_SANDBOX_DIR, startSandbox, type RunningSandbox } from "../azure/sandbox.js";
 import { trustCaFile } from "../azure/trust.js";
-import { configPath, envOverrides, readConfigFile, resolveConfig, type Override } from "../config/load.js";
+import { configPath, envOverrides, FLAG_OVERRIDES, readConfigFile, resolveConfig, type Override } from "../config/load.js";
 import { sandboxSampleConfig } from "../config/sandbox-sample.js";
 import type { Config } from "../config/schema.js";
 import { Journal } from "../engine/journal.js";
@@ -38,16 +38,11 @@ export interface Session {
   close(): Promise<void>;
 }
 
-const FLAG_OVERRIDES: Array<[keyof SessionFlags, (string | number)[]]> = [
-  ["subscription", ["subscriptionId"]],
-  ["tenant", ["tenantId"]],
-  ["client-id", ["auth", "clientId"]],
-  ["resource-group", ["resourceGroup"]],
-  ["location", ["location"]],
-];
 
 export function flagOverrides(flags: SessionFlags): Override[] {
-  return FLAG_OVERRIDES.filter(([flag]) => flags[flag] !== undefined).map(([flag, p]) => ({ path: p, value: flags[flag], source: `--${flag}` }));
+  return Object.entries(FLAG_OVERRIDES)
+    .filter(([flag]) => flags[flag as keyof SessionFlags] !== undefined)
+    .map(([flag, p]) => ({ path: p, value: flags[flag as keyof SessionFlags], source: `--${flag}` }));
 }
 
 export async function openSession(flags: SessionFlags, opts: { lock: boolean; cwd?: string }): Promise<Session> {

@@ -22,6 +22,15 @@ export const ENV_OVERRIDES: Record<string, (string | number)[]> = {
   AEG_CLIENT_ID: ["auth", "clientId"],
 };
 
+/** Flags that set a config field (flag name without the dashes). */
+export const FLAG_OVERRIDES: Record<string, (string | number)[]> = {
+  subscription: ["subscriptionId"],
+  tenant: ["tenantId"],
+  "client-id": ["auth", "clientId"],
+  "resource-group": ["resourceGroup"],
+  location: ["location"],
+};
+
 export function envOverrides(env: NodeJS.ProcessEnv): Override[] {
   return Object.entries(ENV_OVERRIDES)
     .filter(([name]) => env[name] !== undefined && env[name] !== "")
@@ -85,9 +94,15 @@ export function formatIssues(issues: z.core.$ZodIssue[], origins = new Map<strin
 
 function issueMessage(issue: z.core.$ZodIssue): string {
   if (issue.code === "unrecognized_keys") return `unknown setting${issue.keys.length > 1 ? "s" : ""} ${issue.keys.join(", ")}`;
-  if (issue.code === "invalid_type" && issue.input === undefined) return "required";
+  if (issue.code === "invalid_type" && issue.input === undefined) {
+    // Under --ci nothing is asked: say every place the value can come from.
+    const at = formatPath(issue.path as (string | number)[]);
+    const sources = [...Object.entries(ENV_OVERRIDES).filter(([, p]) => formatPath(p) === at).map(([name]) => name), ...Object.entries(FLAG_OVERRIDES).filter(([, p]) => formatPath(p) === at).map(([flag]) => `--${flag}`)];
+    return sources.length > 0 ? `required (set it in the file, or with ${sources.join(" or ")})` : "required";
+  }
   return issue.message;
 }
+
 
 export function formatPath(p: (string | number | symbol)[]): string {
   return p.reduce<string>((acc, seg) => (typeof seg === "number" ? `${acc}[${seg}]` : acc ? `${acc}.${String(seg)}` : String(seg)), "");

@@ -40,7 +40,7 @@ describe("configuration", () => {
     delete (raw as Record<string, unknown>).location;
     (raw.apim as Record<string, unknown>).publisherEmail = "nobody";
     expect(problems(raw).sort()).toEqual(
-      ["agents[1].audienceGroupId: not a GUID", "apim.publisherEmail: not an email address", "location: required", "subscriptionId: not a GUID"].sort(),
+      ["agents[1].audienceGroupId: not a GUID", "apim.publisherEmail: not an email address", "location: required (set it in the file, or with AEG_LOCATION or --location)", "subscriptionId: not a GUID"].sort(),
     );
   });
 
