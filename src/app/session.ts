@@ -35,6 +35,8 @@ export interface Session {
   sandbox?: RunningSandbox;
   notes: string[];
   pollIntervalMs: number;
+  /** The templates to upload: aeg's own, or config.templatesDir. */
+  templatesDir?: string;
   close(): Promise<void>;
 }
 
@@ -91,6 +93,7 @@ export async function openSession(flags: SessionFlags, opts: { lock: boolean; cw
       journal,
       ...(sandbox ? { sandbox } : {}),
       notes,
+      ...(config.templatesDir ? { templatesDir: path.resolve(path.dirname(file), config.templatesDir) } : {}),
       // Azure takes tens of minutes to create APIM: poll it gently. Local tenants answer in seconds.
       pollIntervalMs: Number(process.env.AEG_POLL_INTERVAL_MS) || (custom ? 500 : 20_000),
       async close() {

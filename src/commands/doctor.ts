@@ -26,7 +26,7 @@ Exit codes: 0 in sync, 1 unexpected error, 2 usage or configuration, 3 authentic
     try {
       const abort = new AbortController();
       const engine = new Engine(
-        setupSteps(await loadTemplates()),
+        setupSteps(await loadTemplates(session.templatesDir)),
         { config: session.config, cloud: session.cloud, arm: session.arm, journal: session.journal, pollIntervalMs: session.pollIntervalMs, signal: abort.signal, options: { recoverSoftDeleted: false, purgeSoftDeleted: false } },
         reporter,
       );

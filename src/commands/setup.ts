@@ -40,7 +40,7 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
     process.once("SIGINT", onInterrupt);
     try {
       session.notes.forEach((n) => reporter.say(`note: ${n}`));
-      const steps = setupSteps(await loadTemplates());
+      const steps = setupSteps(await loadTemplates(session.templatesDir));
       const engine = new Engine(
         steps,
         { config: session.config, cloud: session.cloud, arm: session.arm, journal: session.journal, pollIntervalMs: session.pollIntervalMs, signal: abort.signal, options: { recoverSoftDeleted: flags["recover-soft-deleted"], purgeSoftDeleted: flags["purge-soft-deleted"] } },

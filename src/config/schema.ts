@@ -143,6 +143,8 @@ export const ConfigSchema = z
     telemetry,
     dataverse,
     graphFallback: z.object({ enabled: z.boolean().default(false) }).strict().default({ enabled: false }),
+    /** A modified copy of aeg's templates/ to upload instead (relative to this file). */
+    templatesDir: nonEmpty().optional(),
   })
   .strict()
   .superRefine((c, ctx) => {

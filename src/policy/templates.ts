@@ -6,6 +6,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { ConfigError } from "../errors.js";
 import { AGENT_SLUG_PLACEHOLDER, isAgentSlug } from "./named-values.js";
 import { parsePolicyXml, type XmlElement } from "./xml.js";
 
@@ -46,7 +47,13 @@ export function packageRoot(from: string = path.dirname(fileURLToPath(import.met
 }
 
 export async function loadTemplates(dir: string = path.join(packageRoot(), "templates")): Promise<TemplateSet> {
-  const read = (rel: string): Promise<string> => readFile(path.join(dir, rel), "utf8");
+  const read = async (rel: string): Promise<string> => {
+    try {
+      return await readFile(path.join(dir, rel), "utf8");
+    } catch {
+      throw new ConfigError([`templatesDir: cannot read ${path.join(dir, rel)}`], "A templates directory needs fragments/aeg-validate-jwt.xml, fragments/aeg-eligibility-check.xml, api-policy.xml and operation-policy.xml.");
+    }
+  };
   const [validateJwt, eligibility, apiPolicy, operationPolicy] = await Promise.all([
     read("fragments/aeg-validate-jwt.xml"),
     read("fragments/aeg-eligibility-check.xml"),

@@ -1,9 +1,9 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { cp, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { assertTrafficConformsToSpecs } from "../support/fidelity.js";
-import { runAeg, testTenant, type TestTenant } from "../support/cli.js";
+import { repoRoot, runAeg, testTenant, type TestTenant } from "../support/cli.js";
 
 let tenant: TestTenant;
 
@@ -49,6 +49,22 @@ describe("bad input gets a clear answer", () => {
     const run = await runAeg(["setup", "--no-such-flag"], { cwd: tenant.cwd });
     expect(run.code).toBe(2);
     noStack(run.stderr);
+  });
+
+  it("a broken template stops the run with exit 2 before any write", async () => {
+    const dir = path.join(tenant.cwd, "my-templates");
+    await cp(path.join(repoRoot, "templates"), dir, { recursive: true });
+    const fragment = path.join(dir, "fragments", "aeg-eligibility-check.xml");
+    await writeFile(fragment, (await readFile(fragment, "utf8")).replace("{{aeg-channel}}", "{{aeg-chanel}}"));
+    const file = await variant("custom-templates.yaml", (c) => {
+      c.templatesDir = dir;
+    });
+    await tenant.resetCounters();
+    const run = await runAeg(["setup", "--config", file, "--ci"], { cwd: tenant.cwd });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("templates/fragments/aeg-eligibility-check.xml: {{aeg-chanel}} names a named value that is not defined");
+    expect(run.stderr).toMatch(/nothing was written/);
+    expect(await tenant.armWrites()).toBe(0);
   });
 
   it("a 403 from ARM exits 3 naming the role the step needs, and --json carries it", async () => {
