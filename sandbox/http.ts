@@ -13,6 +13,8 @@ export interface Reply {
   body?: unknown;
   /** Raw text body (already serialized); wins over `body`. */
   text?: string;
+  /** Destroy the connection instead of answering (a service that is down). */
+  reset?: boolean;
 }
 
 export interface Req {
@@ -153,6 +155,10 @@ export async function toReq(req: IncomingMessage, base: string): Promise<Req> {
 }
 
 export function writeReply(res: ServerResponse, reply: Reply, method: string): string | undefined {
+  if (reply.reset) {
+    res.destroy();
+    return undefined;
+  }
   const headers: Headers = { ...(reply.headers ?? {}) };
   let text = reply.text;
   if (text === undefined && reply.body !== undefined) {
@@ -200,6 +206,24 @@ export async function listen(
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * Listens on the preferred port when it is free, else on any free port: a tenant's endpoints (and
+ * so the URLs stored in its policies) stay the same from one run to the next.
+ */
+export async function listenPreferring(
+  tls: { key: string; cert: string },
+  preferred: number | undefined,
+  onRequest: (req: IncomingMessage, res: ServerResponse, base: string) => Promise<void>,
+): Promise<Listener> {
+  if (!preferred) return listen(tls, 0, onRequest);
+  try {
+    return await listen(tls, preferred, onRequest);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE") throw err;
+    return listen(tls, 0, onRequest);
+  }
 }
 
 /** A listener driven by a Router; unknown paths answer 404 with a JSON error. */

@@ -2,12 +2,23 @@
 // Never imports from src/ (a fake that shares code with the product agrees with its bugs).
 import fs from "node:fs";
 import path from "node:path";
-import { Router, json, listen, routerHandler, type Listener } from "./http.js";
+import { Router, json, listen, listenPreferring, routerHandler, type Listener } from "./http.js";
 import { Store, acquireLock, STATE_FILE } from "./store.js";
 import { loadPki, CA_CERT_FILE, CA_KEY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE, SIGNING_KEY_FILE } from "./pki.js";
 import { entraNotFound, entraRouter, type EntraContext } from "./entra.js";
 import { ArmServer } from "./arm/server.js";
 import type { ArmContext } from "./arm/common.js";
+import { EventStore } from "./eventhubs/store.js";
+import { Gateway } from "./gateway/index.js";
+import type { ExpressionHostOptions } from "./gateway/expressions/host.js";
+import { mountGovernance } from "./governance/index.js";
+import { SERVER_FILE, personaTokenVia, removeServerInfo, writeServerInfo } from "./governance/discovery.js";
+import { AGENTS, PERSONAS, type Agent, type Persona } from "./governance/personas.js";
+import type { PersonaTokenRequest } from "./governance/tokens.js";
+
+export { mintPersonaToken, type PersonaTokenRequest, type TokenVersion } from "./governance/tokens.js";
+export { runningServer, SERVER_FILE, type ServerInfo } from "./governance/discovery.js";
+export * from "./governance/personas.js";
 
 export interface SandboxOptions {
   /** Tenant state on disk (JSON) + CA key/cert; created if missing. */
@@ -22,6 +33,8 @@ export interface SandboxOptions {
   retryAfterSeconds?: number;
   /** When set, append one JSON line {liveRequest, liveResponse} per ARM request served (oav format). */
   trafficFile?: string;
+  /** Overrides for the gateway's Mono toolchain (e.g. a `mono` path; tests use a missing one). */
+  expressions?: Partial<ExpressionHostOptions>;
 }
 
 export interface SandboxInfo {
@@ -47,7 +60,6 @@ export interface Sandbox extends SandboxInfo {
 interface ExtraRouters {
   graph: Router<unknown>;
   dataverse: Router<unknown>;
-  gateway: Router<unknown>;
 }
 
 const notFound = (code: string) => (req: { method: string; path: string }) => json(404, { error: { code, message: `No sandbox handler for ${req.method} ${req.path}.` } });
@@ -56,6 +68,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   fs.mkdirSync(opts.stateDir, { recursive: true });
   const release = acquireLock(opts.stateDir);
   const listeners: Listener[] = [];
+  let gateway: Gateway | undefined;
   try {
     const pki = await loadPki(opts.stateDir);
     const store = Store.load(opts.stateDir);
@@ -77,25 +90,52 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       },
       urls: { arm: () => urls.arm, gateway: () => urls.gateway },
     };
+    const events = new EventStore(state);
+    gateway = new Gateway({
+      state,
+      pki,
+      entra,
+      events,
+      stateDir: opts.stateDir,
+      hosts: { authority: () => urls.authority, graph: () => urls.graph, dataverse: () => urls.dataverse },
+      expressions: opts.expressions,
+    });
+    const gw = gateway;
+    armCtx.checkExpression = gw.checkExpressions;
+    armCtx.events = events;
+    armCtx.gatewayStats = () => gw.getStats();
     const arm = new ArmServer(armCtx, entra, store, opts.trafficFile);
-    const routers: ExtraRouters = { graph: new Router(), dataverse: new Router(), gateway: new Router() };
+    const routers: ExtraRouters = { graph: new Router(), dataverse: new Router() };
 
-    const armL = await listen(pki.tls, opts.port ?? 0, arm.handle);
+    const ports = (state.ports ??= {});
+    // An explicit --port must be honoured or fail; the others prefer last run's ports.
+    const armL = opts.port ? await listen(pki.tls, opts.port, arm.handle) : await listenPreferring(pki.tls, ports.arm, arm.handle);
     listeners.push(armL);
     urls.arm = armL.url;
-    const authorityHandler = routerHandler(entraRouter(entra), entraNotFound);
-    const authorityL = await listen(pki.tls, 0, async (req, res, base) => {
+    const authorityRouter = entraRouter(entra);
+    const authorityHandler = routerHandler(authorityRouter, entraNotFound);
+    mountGovernance({ authority: authorityRouter, graph: routers.graph, dataverse: routers.dataverse }, entra);
+    const authorityL = await listenPreferring(pki.tls, ports.authority, async (req, res, base) => {
       await authorityHandler(req, res, base);
       store.persist();
     });
     listeners.push(authorityL);
     urls.authority = authorityL.url;
-    for (const name of ["graph", "dataverse", "gateway"] as const) {
-      const l = await listen(pki.tls, 0, routerHandler(routers[name], notFound(name === "graph" ? "Request_ResourceNotFound" : "NotFound")));
+    for (const name of ["graph", "dataverse"] as const) {
+      const l = await listenPreferring(pki.tls, ports[name], routerHandler(routers[name], notFound(name === "graph" ? "Request_ResourceNotFound" : "NotFound")));
       listeners.push(l);
       urls[name] = l.url;
     }
+    const gatewayL = await listenPreferring(pki.tls, ports.gateway, async (req, res, base) => {
+      await gw.handle(req, res, base);
+      store.persist(); // log-to-eventhub appends events to the tenant state
+    });
+    listeners.push(gatewayL);
+    urls.gateway = gatewayL.url;
 
+    for (const [name, url] of Object.entries(urls)) ports[name as keyof typeof ports] = Number(new URL(url).port);
+    store.persist();
+    writeServerInfo(opts.stateDir, { ...urls, caFile: pki.caFile, tenantId: state.tenantId });
     let closed = false;
     return {
       ...urls,
@@ -110,19 +150,22 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
         if (closed) return;
         closed = true;
         await Promise.all(listeners.map((l) => l.close()));
+        await gw.close(); // stops the Mono expression worker
         store.persist();
+        removeServerInfo(opts.stateDir);
         release();
       },
     };
   } catch (e) {
     await Promise.all(listeners.map((l) => l.close()));
+    await gateway?.close();
     release();
     throw e;
   }
 }
 
 /** Files the sandbox owns in a state directory (reset removes exactly these). */
-const OWNED = [STATE_FILE, CA_CERT_FILE, CA_KEY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE, SIGNING_KEY_FILE];
+const OWNED = [STATE_FILE, CA_CERT_FILE, CA_KEY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE, SIGNING_KEY_FILE, SERVER_FILE];
 
 /** Clears the tenant state, CA and keys (keeps nothing). Refuses while a sandbox runs on the directory. */
 export async function resetSandbox(stateDir: string): Promise<void> {
@@ -135,4 +178,17 @@ export async function resetSandbox(stateDir: string): Promise<void> {
   } finally {
     release(); // removes the lock file, the last file of ours
   }
+}
+
+/** The governance seed: personas (with the contract row each exercises and its expected answer) and agents. */
+export function sandboxPersonas(): { personas: Persona[]; agents: Agent[] } {
+  return structuredClone({ personas: PERSONAS, agents: AGENTS });
+}
+
+/**
+ * A persona's access token from the sandbox on `stateDir`: through the running sandbox's admin
+ * route when one runs (server.json + live lock), else from one started here and closed again.
+ */
+export function personaToken(stateDir: string, req: PersonaTokenRequest): Promise<string> {
+  return personaTokenVia(stateDir, req, (dir) => startSandbox({ stateDir: dir }));
 }

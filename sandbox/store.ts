@@ -122,6 +122,8 @@ export interface TenantState {
   eventHubNamespaces: Record<string, EhNamespace>;
   roleAssignments: Record<string, RoleAssignmentRecord>;
   operations: Record<string, OperationRecord>;
+  /** Ports the listeners used last time: endpoints stay stable across restarts, as Azure's do. */
+  ports?: Partial<Record<"arm" | "authority" | "graph" | "dataverse" | "gateway", number>>;
 }
 
 function newApp(displayName: string, role: AppRecord["role"]): AppRecord {

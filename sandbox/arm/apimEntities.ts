@@ -74,6 +74,10 @@ async function savePolicy(ctx: ArmContext, svc: ApimService, value: unknown, for
     kind,
     // APIM looks named values up by display name, case-sensitively.
     namedValueExists: (n) => Object.values(svc.namedValues).some((nv) => nv.properties["displayName"] === n),
+    namedValueValue: (n) => {
+      const v = Object.values(svc.namedValues).find((nv) => nv.properties["displayName"] === n)?.properties["value"];
+      return typeof v === "string" ? v : undefined;
+    },
     fragmentExists: (id) => Object.values(svc.fragments).some((f) => ci(f.name, id)),
     loggerExists: (id) => Object.values(svc.loggers).some((l) => ci(l.name, id)),
     checkExpression: ctx.checkExpression,

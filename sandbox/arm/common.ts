@@ -4,6 +4,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { HttpError, json, header, type Reply, type Req, type Router } from "../http.js";
 import type { TenantState, OperationRecord } from "../store.js";
 import type { PolicyFormat, ExpressionChecker } from "./policyXml.js";
+import type { EventStore } from "../eventhubs/store.js";
 
 export interface ArmOptions {
   apimActivationMs: number;
@@ -15,8 +16,12 @@ export interface ArmContext {
   state: TenantState;
   opts: ArmOptions;
   urls: { arm: () => string; gateway: () => string };
-  /** Seam for C# policy-expression checks (a later component compiles them). */
+  /** Compiles a saved policy's C# expressions (the gateway's expression host). */
   checkExpression?: ExpressionChecker;
+  /** Events sent to Event Hubs (read by the admin API). */
+  events?: EventStore;
+  /** Gateway counters for the admin API. */
+  gatewayStats?: () => unknown;
 }
 
 /** Route tag: the single api-version the route accepts (the one whose spec we validate against). */

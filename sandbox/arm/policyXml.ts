@@ -199,14 +199,26 @@ export interface PolicyIssue {
   message: string;
 }
 
-/** A seam for checking C# policy expressions (compiled by a later component). */
-export type ExpressionChecker = (code: string, where: { element: string; attribute?: string }) => Promise<string | undefined> | string | undefined;
+/** One policy expression to check at save time: the whole `@(…)`/`@{…}` value, named values substituted. */
+export interface ExpressionToCheck {
+  code: string;
+  element: string;
+  attribute?: string;
+}
+
+/**
+ * A seam for checking C# policy expressions: all of a document's expressions in one call (so they
+ * compile as one unit), answering an error message or undefined for each, in the same order.
+ */
+export type ExpressionChecker = (expressions: ExpressionToCheck[]) => Promise<(string | undefined)[]>;
 
 export interface PolicyContext {
   kind: "policy" | "fragment";
   namedValueExists: (displayName: string) => boolean;
   fragmentExists: (id: string) => boolean;
   loggerExists: (id: string) => boolean;
+  /** A named value's value by display name (for checking expressions as they will run). */
+  namedValueValue?: (displayName: string) => string | undefined;
   checkExpression?: ExpressionChecker;
 }
 
@@ -253,7 +265,9 @@ export async function validatePolicy(root: PElement, ctx: PolicyContext): Promis
     if (ctx.kind === "fragment" && isSection) at(c, `Section '${c.name}' is not allowed in a policy fragment.`);
     seen.add(c.name);
   }
-  const pending: Promise<void>[] = [];
+  const toCheck: { el: PElement; expr: ExpressionToCheck }[] = [];
+  // Expressions are checked as they will run: named values are substituted textually first.
+  const effective = (v: string) => (ctx.namedValueValue ? v.replace(/\{\{([^{}]+?)\}\}/g, (m, n: string) => ctx.namedValueValue!(n.trim()) ?? m) : v);
   forEachElement(root, (el) => {
     for (const v of valuesOf(el)) {
       for (const m of v.matchAll(/\{\{([^{}]+?)\}\}/g)) {
@@ -270,17 +284,22 @@ export async function validatePolicy(root: PElement, ctx: PolicyContext): Promis
       if (!id) at(el, "Attribute 'logger-id' is required.");
       else if (!id.includes("{{") && !ctx.loggerExists(id)) at(el, "Logger not found");
     }
-    if (ctx.checkExpression) {
-      const check = ctx.checkExpression;
-      for (const [k, v] of el.attrs) {
-        if (isExpression(v)) pending.push(Promise.resolve(check(v.trim(), { element: el.name, attribute: k })).then((msg) => void (msg && at(el, msg))));
-      }
-      for (const c of el.children) {
-        if (c.t === "text" && isExpression(c.v)) pending.push(Promise.resolve(check(c.v.trim(), { element: el.name })).then((msg) => void (msg && at(el, msg))));
-      }
+    for (const [k, v] of el.attrs) {
+      const e = effective(v);
+      if (isExpression(e)) toCheck.push({ el, expr: { code: e.trim(), element: el.name, attribute: k } });
+    }
+    for (const c of el.children) {
+      if (c.t !== "text" && c.t !== "cdata") continue;
+      const e = effective(c.v);
+      if (isExpression(e)) toCheck.push({ el, expr: { code: e.trim(), element: el.name } });
     }
   });
-  await Promise.all(pending);
+  if (ctx.checkExpression && toCheck.length) {
+    const results = await ctx.checkExpression(toCheck.map((x) => x.expr));
+    results.forEach((msg, i) => void (msg && at(toCheck[i]!.el, msg)));
+    // Keep APIM's document order when expression errors join the reference errors.
+    issues.sort((a, b) => a.line - b.line || a.col - b.col);
+  }
   return issues;
 }
 

@@ -13,6 +13,7 @@ import { registerApimService } from "./apim.js";
 import { registerApimEntities } from "./apimEntities.js";
 import { registerEventHub } from "./eventhub.js";
 import { registerAuthorization } from "./authorization.js";
+import { eventsAdmin } from "./eventsAdmin.js";
 
 const KNOWN_PROVIDERS = ["microsoft.apimanagement", "microsoft.eventhub", "microsoft.authorization", "microsoft.resources"];
 
@@ -64,7 +65,7 @@ export class ArmServer {
   handle = async (raw: IncomingMessage, res: ServerResponse, base: string): Promise<void> => {
     const req = await toReq(raw, base);
     if (req.path.toLowerCase().startsWith("/_sandbox/")) {
-      writeReply(res, this.counters.admin(req)!, req.method);
+      writeReply(res, eventsAdmin(req, this.ctx) ?? this.counters.admin(req)!, req.method);
       return;
     }
     const fault = this.counters.take(req.method, req.path);

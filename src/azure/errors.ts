@@ -6,7 +6,7 @@ interface RestLike {
   code?: string;
   message: string;
   request?: { method?: string; url?: string };
-  details?: { error?: { code?: string; message?: string } };
+  details?: { error?: { code?: string; message?: string; details?: Array<{ target?: string; message?: string }> } };
 }
 
 function isRest(err: unknown): err is RestLike {
@@ -40,7 +40,9 @@ export function explainAzureError(err: unknown, what: string, requiredRole: stri
     );
   }
   if (!isRest(err)) return err instanceof Error ? err : new Error(String(err));
-  const detail = firstLine(err.details?.error?.message ?? err.message);
+  // ARM's ValidationError puts the useful part ("Error in element … line N") in details[].
+  const inner = err.details?.error?.details?.map((d) => d.message).filter(Boolean) ?? [];
+  const detail = firstLine([err.details?.error?.message ?? err.message, ...inner].join(" "));
   if (err.statusCode === 401) {
     return new PermissionError(`${what}: Azure rejected the credential (401 ${azureCode(err) ?? ""}): ${detail}`.replace("( ", "("), "Sign in again (az login) or check the tenant id.");
   }
@@ -52,5 +54,5 @@ export function explainAzureError(err: unknown, what: string, requiredRole: stri
 
 function firstLine(text: string): string {
   const line = text.split("\n")[0] ?? "";
-  return line.length > 300 ? `${line.slice(0, 297)}...` : line;
+  return line.length > 500 ? `${line.slice(0, 497)}...` : line;
 }

@@ -77,7 +77,7 @@ function render(roots: XmlElement[]): string {
 
 function renderElement(el: XmlElement, depth: number, out: string[]): void {
   const pad = INDENT.repeat(depth);
-  const open = `<${el.name}${el.attributes.map((a) => ` ${a.name}="${attributeText(a.value, depth)}"`).join("")}`;
+  const open = `<${el.name}${el.attributes.map((a) => ` ${a.name}="${attributeText(a.value)}"`).join("")}`;
   const content = mergeText(el.children).filter((c) => c.kind === "element" || c.value.trim() !== "");
 
   if (content.length === 0) {
@@ -116,13 +116,14 @@ function textLines(value: string): string[] {
     .filter((l) => l !== "");
 }
 
-function attributeText(value: string, depth: number): string {
-  if (!value.includes("\n")) return escapeAttribute(value);
-  // Multi-line values (usually @{ … } blocks): one line per source line, indented under the tag.
-  const lines = textLines(value);
-  const cont = `\n${INDENT.repeat(depth + 2)}`;
-  if (isRawSafe(lines.join("\n"))) return lines.join(cont);
-  return lines.map(escapeAttribute).join(cont);
+/**
+ * Attribute values compare with whitespace runs collapsed to one space: XML attribute-value
+ * normalization turns each newline and tab into a space, and readers differ on whether they keep
+ * line breaks (`&#xA;`) or not, so a multi-line `@{ … }` block may come back on one line. The cost:
+ * a change only in the spacing inside an attribute (e.g. two spaces in a string literal) is not seen.
+ */
+function attributeText(value: string): string {
+  return escapeAttribute(value.replace(/\s+/g, " ").trim());
 }
 
 function escapeAttribute(value: string): string {

@@ -7,6 +7,7 @@ import type { Change, RunContext, Step } from "../engine/types.js";
 import { agentSlug, renderOperationPolicy, type TemplateSet } from "../policy/templates.js";
 import { APIM_ROLE, apimReady, serviceName } from "./apim-context.js";
 import { policyChange } from "./policy-change.js";
+import { POLICY_FORMAT } from "./policy-format.js";
 import { assertTemplatesValid } from "./template-lint.js";
 
 export interface ApiObserved {
@@ -54,7 +55,7 @@ export function apiStep(templates: TemplateSet): Step<ApiObserved> {
       const [apiPolicy] = await Promise.all([
         readApiPolicy(ctx),
         ...[...observed.operations.keys()].map(async (opId) => {
-          const policy = await orMissing(ctx.arm.apim.apiOperationPolicy.get(resourceGroup, svc, gateway.apiId, opId, "policy", { format: "rawxml" }));
+          const policy = await orMissing(ctx.arm.apim.apiOperationPolicy.get(resourceGroup, svc, gateway.apiId, opId, "policy", { format: POLICY_FORMAT }));
           if (policy?.value !== undefined) observed.operationPolicies.set(opId, policy.value);
         }),
       ]);
@@ -83,12 +84,12 @@ export function apiStep(templates: TemplateSet): Step<ApiObserved> {
             },
           })),
         policyChange(`apis/${gateway.apiId}/policies/policy`, templates.apiPolicy, observed.apiPolicy, async (c) => {
-          await c.arm.apim.apiPolicy.createOrUpdate(c.config.resourceGroup, serviceName(c), gateway.apiId, "policy", { value: templates.apiPolicy, format: "rawxml" });
+          await c.arm.apim.apiPolicy.createOrUpdate(c.config.resourceGroup, serviceName(c), gateway.apiId, "policy", { value: templates.apiPolicy, format: POLICY_FORMAT });
         }),
         ...ops.map((op) => {
           const xml = renderOperationPolicy(templates, { slug: op.slug });
           return policyChange(`apis/${gateway.apiId}/operations/${op.id}/policies/policy`, xml, observed.operationPolicies.get(op.id), async (c) => {
-            await c.arm.apim.apiOperationPolicy.createOrUpdate(c.config.resourceGroup, serviceName(c), gateway.apiId, op.id, "policy", { value: xml, format: "rawxml" });
+            await c.arm.apim.apiOperationPolicy.createOrUpdate(c.config.resourceGroup, serviceName(c), gateway.apiId, op.id, "policy", { value: xml, format: POLICY_FORMAT });
           });
         }),
       ];
@@ -101,7 +102,7 @@ export function apiStep(templates: TemplateSet): Step<ApiObserved> {
 }
 
 /**
- * The API-scope policy as stored (rawxml). Read with a plain request: the SDK's `apiPolicy.get`
+ * The API-scope policy as stored. Read with a plain request: the SDK's `apiPolicy.get`
  * parses the JSON answer with XML names and drops `value` (Azure/azure-sdk-for-js#31566).
  */
 async function readApiPolicy(ctx: RunContext): Promise<string | undefined> {
@@ -109,7 +110,7 @@ async function readApiPolicy(ctx: RunContext): Promise<string | undefined> {
   const url =
     `${ctx.cloud.resourceManager}/subscriptions/${subscriptionId}/resourceGroups/${encodeURIComponent(resourceGroup)}` +
     `/providers/Microsoft.ApiManagement/service/${serviceName(ctx)}/apis/${encodeURIComponent(gateway.apiId)}/policies/policy` +
-    `?api-version=${ctx.arm.apim.apiVersion}&format=rawxml`;
+    `?api-version=${ctx.arm.apim.apiVersion}&format=${POLICY_FORMAT}`;
   const request = createPipelineRequest({ url, method: "GET", abortSignal: ctx.signal });
   const response = await ctx.arm.apim.sendRequest(request);
   if (response.status === 404) return undefined;

@@ -3,6 +3,7 @@ import type { Change, Step } from "../engine/types.js";
 import { FRAGMENT_IDS, type FragmentId, type TemplateSet } from "../policy/templates.js";
 import { APIM_ROLE, apimReady, serviceName } from "./apim-context.js";
 import { policyChange } from "./policy-change.js";
+import { POLICY_FORMAT } from "./policy-format.js";
 import { assertTemplatesValid } from "./template-lint.js";
 
 const DESCRIPTIONS: Record<FragmentId, string> = {
@@ -25,7 +26,7 @@ export function fragmentsStep(templates: TemplateSet): Step<Map<string, string>>
       await Promise.all(
         FRAGMENT_IDS.map(async (id) => {
           try {
-            const fragment = await ctx.arm.apim.policyFragment.get(ctx.config.resourceGroup, serviceName(ctx), id, { format: "rawxml" });
+            const fragment = await ctx.arm.apim.policyFragment.get(ctx.config.resourceGroup, serviceName(ctx), id, { format: POLICY_FORMAT });
             found.set(id, fragment.value ?? "");
           } catch (err) {
             if (!isNotFound(err)) throw err;
@@ -44,7 +45,7 @@ export function fragmentsStep(templates: TemplateSet): Step<Map<string, string>>
             c.config.resourceGroup,
             serviceName(c),
             id,
-            { value: xml, format: "rawxml", description: DESCRIPTIONS[id] },
+            { value: xml, format: POLICY_FORMAT, description: DESCRIPTIONS[id] },
             { updateIntervalInMs: c.pollIntervalMs },
           );
         });
