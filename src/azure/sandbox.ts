@@ -34,3 +34,41 @@ export async function resetSandbox(stateDir: string): Promise<void> {
   const sandbox = await import("../../sandbox/index.js");
   await sandbox.resetSandbox(stateDir);
 }
+
+export interface SandboxPersona {
+  name: string;
+  displayName: string;
+  oid: string;
+  upn: string;
+  groups: string[];
+  exercises: string;
+  expected: { status: number; denyReason: string; anomaly: boolean };
+  tokenVersion?: "v1" | "v2";
+  graphFallback?: boolean;
+  alsoExercises?: Array<{ agentId: string; exercises: string; expected: { status: number; denyReason: string; anomaly: boolean }; tokenVersion?: "v1" | "v2"; graphFallback?: boolean }>;
+}
+
+/** The seeded test personas and the agents the sandbox's governance store knows. */
+export async function sandboxPersonas(): Promise<{ personas: SandboxPersona[]; agents: Array<{ id: string; audienceGroupId?: string; riskLevel: number | null }> }> {
+  const sandbox = await import("../../sandbox/index.js");
+  return sandbox.sandboxPersonas();
+}
+
+/** An access token for a persona, from the running sandbox on `stateDir` or one started for it. */
+export async function sandboxPersonaToken(stateDir: string, req: { persona: string; audience: string; version: "v1" | "v2" }): Promise<string> {
+  const sandbox = await import("../../sandbox/index.js");
+  return sandbox.personaToken(stateDir, req);
+}
+
+/** The sandbox's endpoints: the running server's, or (ports are stable) those it will listen on. */
+export async function sandboxEndpoints(stateDir: string): Promise<{ gateway: string; authority: string; running: boolean }> {
+  const sandbox = await import("../../sandbox/index.js");
+  const server = sandbox.runningServer(stateDir);
+  if (server) return { gateway: server.gateway, authority: server.authority, running: true };
+  const started = await sandbox.startSandbox({ stateDir });
+  try {
+    return { gateway: started.gateway, authority: started.authority, running: false };
+  } finally {
+    await started.close();
+  }
+}

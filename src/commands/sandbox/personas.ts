@@ -1,0 +1,49 @@
+import path from "node:path";
+import { Flags } from "@oclif/core";
+import { AegCommand } from "../../app/base-command.js";
+import { DEFAULT_SANDBOX_DIR, sandboxEndpoints, sandboxPersonas } from "../../azure/sandbox.js";
+import { readConfigFile, resolveConfig } from "../../config/load.js";
+import { sandboxSampleConfig } from "../../config/sandbox-sample.js";
+import { agentSlug } from "../../policy/templates.js";
+
+export default class SandboxPersonas extends AegCommand {
+  static override summary = "List the sandbox's test personas, the contract row each exercises, and each agent's gateway URL";
+  static override description = `Every persona is a signed-in user of the sandbox tenant with a known governance record; get a token for one with \`aeg sandbox token --persona NAME\` and call an agent's URL:
+
+  curl --cacert .aeg/sandbox/ca.pem -H "Authorization: Bearer $(aeg sandbox token --persona alice)" -X POST <url>`;
+  static override examples = ["<%= config.bin %> sandbox personas", "<%= config.bin %> sandbox personas --json"];
+
+  static override flags = {
+    "state-dir": Flags.string({ description: "where the sandbox keeps its tenant", default: DEFAULT_SANDBOX_DIR }),
+    config: Flags.string({ char: "c", description: "the configuration the gateway was set up with (default: the sandbox sample)" }),
+  };
+
+  protected async execute(): Promise<number> {
+    const { flags } = await this.parse(SandboxPersonas);
+    const stateDir = path.resolve(flags["state-dir"]);
+    const raw = flags.config ? await readConfigFile(path.resolve(flags.config)) : sandboxSampleConfig();
+    // Only the gateway layout matters here; identity fields are the sandbox's own.
+    const config = resolveConfig({ ...raw, subscriptionId: "00000000-0000-0000-0000-000000000000", tenantId: "00000000-0000-0000-0000-000000000000" });
+    const [{ personas, agents: known }, endpoints] = await Promise.all([sandboxPersonas(), sandboxEndpoints(stateDir)]);
+    const agents = config.agents.map((agent) => ({
+      id: agent.id,
+      url: `${endpoints.gateway}/${config.apim.name}/${config.gateway.apiPath}/${agentSlug(agent.id)}`,
+      audienceGroupId: agent.audienceGroupId,
+      riskLevel: known.find((k) => k.id === agent.id)?.riskLevel ?? null,
+    }));
+    if (this.argv.includes("--json")) {
+      process.stdout.write(`${JSON.stringify({ schemaVersion: 1, command: "sandbox personas", running: endpoints.running, personas, agents })}\n`);
+      return 0;
+    }
+    const width = Math.max(...personas.map((p) => p.name.length));
+    process.stdout.write("Personas (expected answer from contoso-kb-assistant):\n");
+    for (const p of personas) {
+      const e = p.expected;
+      process.stdout.write(`  ${p.name.padEnd(width)}  ${String(e.status)} ${e.denyReason}${e.anomaly ? " (anomaly)" : ""}  ${p.exercises}\n`);
+    }
+    process.stdout.write("\nAgents:\n");
+    for (const a of agents) process.stdout.write(`  ${a.id}  POST ${a.url}\n`);
+    if (!endpoints.running) process.stdout.write("\n(The sandbox is not running: start it with `aeg sandbox start`; the URLs stay the same.)\n");
+    return 0;
+  }
+}
