@@ -21,5 +21,13 @@ describe("the quick start: aeg setup --sandbox with no configuration", () => {
     expect(dry.code).toBe(0);
     expect(dry.stderr).toMatch(/Dry run: everything is in sync/);
     expect((await runAeg(["doctor", "--sandbox"], { cwd })).code).toBe(0);
+
+    // The on-disk tenant (no server running) still answers for personas and tokens.
+    const token = await runAeg(["sandbox", "token", "--persona", "alice", "--v2"], { cwd });
+    expect(token.code).toBe(0);
+    expect(token.stdout.trim().split(".")).toHaveLength(3);
+    const listed = JSON.parse((await runAeg(["sandbox", "personas", "--json"], { cwd })).stdout) as { running: boolean; agents: Array<{ url: string }> };
+    expect(listed.running).toBe(false);
+    expect(listed.agents).toHaveLength(2);
   });
 });

@@ -37,6 +37,22 @@ describe("aeg sandbox start", () => {
       const setup = await runAeg(["setup", "--config", info.config!, "--ci"], { cwd });
       expect(setup.code).toBe(0);
       expect((await runAeg(["doctor", "--config", info.config!, "--ci"], { cwd })).code).toBe(0);
+
+      // Personas and tokens from the running server, then a call anyone could make with curl.
+      const stateDir = path.join(cwd, "tenant");
+      const listed = await runAeg(["sandbox", "personas", "--state-dir", stateDir, "--json"], { cwd });
+      expect(listed.code).toBe(0);
+      const { personas, agents, running } = JSON.parse(listed.stdout) as { personas: Array<{ name: string }>; agents: Array<{ id: string; url: string }>; running: boolean };
+      expect(running).toBe(true);
+      expect(personas.map((p) => p.name)).toContain("alice");
+      const kb = agents.find((a) => a.id === "contoso-kb-assistant")!;
+      expect(kb.url.startsWith(info.gateway!)).toBe(true);
+      const alice = await runAeg(["sandbox", "token", "--persona", "alice", "--state-dir", stateDir], { cwd });
+      expect(alice.code).toBe(0);
+      const answer = await httpsJson(kb.url, ca, { method: "POST", headers: { authorization: `Bearer ${alice.stdout.trim()}` }, body: "{}" });
+      expect(answer.status).toBe(200);
+      const denied = await httpsJson(kb.url, ca, { method: "POST", headers: { authorization: `Bearer ${(await runAeg(["sandbox", "token", "--persona", "noah", "--state-dir", stateDir], { cwd })).stdout.trim()}` } });
+      expect(denied).toMatchObject({ status: 403, body: { denyReason: "OutOfPolicyAudience" } });
     } finally {
       server.kill("SIGTERM");
     }
