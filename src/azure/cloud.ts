@@ -15,6 +15,8 @@ export interface CloudProfile {
   v1IssuerHost: string;
   /** Extra CA certificates to trust (PEM file): the sandbox's, or a TLS-inspecting proxy's. */
   caFile?: string;
+  /** Where Event Hubs clients connect when not to the namespace's own host (the sandbox, a private endpoint). */
+  eventHubsEndpoint?: string;
 }
 
 const PUBLIC: CloudProfile = {
@@ -56,6 +58,7 @@ export interface CloudSettings {
   graph?: string | undefined;
   resourceManagerAudience?: string | undefined;
   caFile?: string | undefined;
+  eventHubsEndpoint?: string | undefined;
 }
 
 export function cloudProfile(settings: CloudSettings): CloudProfile {
@@ -72,6 +75,7 @@ export function cloudProfile(settings: CloudSettings): CloudProfile {
     graphAudience: base.graphAudience,
     v1IssuerHost: base.v1IssuerHost,
     ...(settings.caFile ? { caFile: settings.caFile } : {}),
+    ...(settings.eventHubsEndpoint ? { eventHubsEndpoint: settings.eventHubsEndpoint } : {}),
   };
 }
 

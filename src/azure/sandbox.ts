@@ -72,3 +72,33 @@ export async function sandboxEndpoints(stateDir: string): Promise<{ gateway: str
     await started.close();
   }
 }
+
+/**
+ * A sandbox tenant's persona directory, asked over HTTPS at its authority: any sandbox (in-process
+ * or `aeg sandbox start`) answers; a real Entra authority has no such route and answers 404.
+ */
+export async function personaDirectory(authority: string): Promise<
+  | { personas: SandboxPersona[]; token(persona: string, audience: string, version: "v1" | "v2"): Promise<string> }
+  | undefined
+> {
+  let res: Response;
+  try {
+    res = await fetch(`${authority}/_sandbox/personas`, { signal: AbortSignal.timeout(5000) });
+  } catch {
+    return undefined;
+  }
+  if (res.status !== 200) return undefined;
+  const { personas } = (await res.json()) as { personas: SandboxPersona[] };
+  return {
+    personas,
+    async token(persona, audience, version) {
+      const answer = await fetch(`${authority}/_sandbox/personas/${encodeURIComponent(persona)}/token`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ audience, version }),
+      });
+      if (answer.status !== 200) throw new Error(`the sandbox refused a token for persona ${persona} (${answer.status})`);
+      return ((await answer.json()) as { access_token: string }).access_token;
+    },
+  };
+}

@@ -1,11 +1,14 @@
+import { randomUUID } from "node:crypto";
 import { confirm } from "@inquirer/prompts";
 import { Flags } from "@oclif/core";
 import { AegCommand } from "../app/base-command.js";
 import { environmentFlags } from "../app/flags.js";
 import { openSession, type Session } from "../app/session.js";
+import { validateGateway } from "../app/validation.js";
+import type { ScenarioResult } from "../validate/run.js";
 import { Engine } from "../engine/runner.js";
 import type { StepReport } from "../engine/types.js";
-import { ExitCode, UserError } from "../errors.js";
+import { ConfigError, ExitCode, UserError } from "../errors.js";
 import { loadTemplates } from "../policy/templates.js";
 import { envelope } from "../render/envelope.js";
 import { formatPlan, planSummary } from "../render/plan-text.js";
@@ -17,7 +20,9 @@ export default class Setup extends AegCommand {
   static override description = `Reads live state, shows the plan (create / update with field diffs / ok), asks once, applies, then reads again: a second plan must be empty.
 Re-running is safe: a finished setup makes zero writes, and an interrupted one (Ctrl+C, kill -9, a lost connection) continues where Azure is.
 
-Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuration, 3 authentication or permission.`;
+Ends by running the validation matrix (seed step 7) unless --skip-validation.
+
+Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuration, 3 authentication or permission, 5 validation failed.`;
   static override examples = ["<%= config.bin %> setup --sandbox", "<%= config.bin %> setup --dry-run", "<%= config.bin %> setup --env prod --ci"];
 
   static override flags = {
@@ -27,6 +32,7 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
     resume: Flags.boolean({ description: "accepted for clarity; every run resumes by itself" }),
     "recover-soft-deleted": Flags.boolean({ description: "restore a soft-deleted APIM service of the same name", exclusive: ["purge-soft-deleted"] }),
     "purge-soft-deleted": Flags.boolean({ description: "purge a soft-deleted APIM service of the same name, then create a new one", exclusive: ["recover-soft-deleted"] }),
+    "skip-validation": Flags.boolean({ description: "do not run the validation matrix (seed step 7) after applying" }),
   };
 
   protected async execute(): Promise<number> {
@@ -49,9 +55,19 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
       reporter.say(`Reading live state of ${session.config.apim.name} (${session.sandbox ? "sandbox" : session.cloud.name}, environment ${session.environment})...`);
       const plan = await engine.plan();
       printPlan(reporter, plan);
+      let validation: ValidationSummary | undefined;
       const done = (status: string, steps: StepReport[], exitCode: number = ExitCode.ok) => {
-        if (mode === "json") process.stdout.write(`${JSON.stringify(envelope({ command: "setup", status, exitCode, environment: session.environment, dryRun, steps, arm: { reads: session.arm.counter.reads, writes: session.arm.counter.writes }, notes: session.notes }))}\n`);
+        if (mode === "json") {
+          const env = envelope({ command: "setup", status, exitCode, environment: session.environment, dryRun, steps, arm: { reads: session.arm.counter.reads, writes: session.arm.counter.writes }, notes: session.notes });
+          process.stdout.write(`${JSON.stringify(validation ? { ...env, validation } : env)}\n`);
+        }
         return exitCode;
+      };
+      // Seed step 7, last: the contract matrix against the gateway just set up (or found in sync).
+      const validate = async (status: string, steps: StepReport[]) => {
+        if (flags["skip-validation"]) return done(status, steps);
+        validation = await runSetupValidation(session, reporter);
+        return done(validation.passed ? status : "validation-failed", steps, validation.passed ? ExitCode.ok : ExitCode.validation);
       };
       if (dryRun) {
         reporter.say(engine.hasChanges ? "Dry run: nothing was written." : "Dry run: everything is in sync.");
@@ -59,7 +75,7 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
       }
       if (!engine.hasChanges) {
         reporter.say("Everything is in sync: nothing to do.");
-        return done("in-sync", plan);
+        return validate("in-sync", plan);
       }
       if (!(await this.confirmed(flags, session))) {
         reporter.say("Nothing was written.");
@@ -77,7 +93,7 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
       }
       const applied = plan.flatMap((r) => r.changes).filter((c) => c.action !== "ok" && c.action !== "unverifiable").length;
       reporter.say(`Setup complete: ${applied} change${applied === 1 ? "" : "s"} applied and verified by a second read.`);
-      return done("applied", results);
+      return validate("applied", results);
     } finally {
       process.off("SIGINT", onInterrupt);
       await session.close();
@@ -91,6 +107,31 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
     // Nothing real is at stake in the sandbox; against Azure, a run that cannot ask must be told.
     if (session.sandbox) return true;
     throw new UserError("confirmation needed but there is no terminal to ask in", ExitCode.usage, "Pass --yes (or --ci in a pipeline) to apply without asking.");
+  }
+}
+
+interface ValidationSummary {
+  passed: boolean;
+  skipped?: string;
+  scenarios: ScenarioResult[];
+}
+
+async function runSetupValidation(session: Session, reporter: Reporter): Promise<ValidationSummary> {
+  reporter.say("Validating the gateway against the contract (seed step 7)...");
+  try {
+    const { results, notes } = await validateGateway(session, { runId: randomUUID().slice(0, 8) });
+    notes.forEach((n) => reporter.say(`note: ${n}`));
+    const failed = results.filter((r) => !r.passed);
+    for (const r of failed) reporter.say(`  ✘ ${r.name} [${r.agentId}]: ${r.problems.join("; ")}`);
+    reporter.say(`Validation: ${results.length - failed.length} of ${results.length} scenarios passed.`);
+    return { passed: failed.length === 0, scenarios: results };
+  } catch (err) {
+    // No plan is not a failed setup: say how to add one.
+    if (err instanceof ConfigError && err.problems[0]?.startsWith("validation.scenarios: no validation plan")) {
+      reporter.say("Validation skipped: no validation plan (add validation.scenarios to aeg.yaml, or pass --skip-validation).");
+      return { passed: true, skipped: "no validation plan", scenarios: [] };
+    }
+    throw err;
   }
 }
 

@@ -31,6 +31,8 @@ const cloud = z
     resourceManagerAudience: z.url({ error: "not a URL" }).optional(),
     /** A PEM file of extra CA certificates to trust (the sandbox's, or a TLS-inspecting proxy's). */
     caFile: nonEmpty().optional(),
+    /** Where Event Hubs clients connect, when not to the namespace's own host (the sandbox, a private endpoint). */
+    eventHubsEndpoint: z.string().regex(/^(sb|amqps|https):\/\//, { error: "an sb://, amqps:// or https:// URL" }).optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -119,6 +121,48 @@ const telemetry = z
   })
   .strict();
 
+const DENY_REASONS = ["None", "JwtValidationFailed", "MissingRequiredClaim", "OutOfPolicyAudience", "NotInEligibleCohort", "AgentNonCompliant", "GovernanceStoreUnavailable"] as const;
+
+/** Where a validation caller's access token comes from. Never the token itself in the file. */
+const callerToken = z.discriminatedUnion(
+  "from",
+  [
+    z.object({ from: z.literal("env"), variable: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "an environment variable name" }) }).strict(),
+    z.object({ from: z.literal("file"), path: nonEmpty() }).strict(),
+    z.object({ from: z.literal("command"), command: nonEmpty() }).strict(),
+    z.object({ from: z.literal("interactive"), loginHint: nonEmpty(), clientId: guid().optional() }).strict(),
+  ],
+  { error: "from: env, file, command or interactive" },
+);
+
+const scenario = z
+  .object({
+    name: nonEmpty().max(100),
+    /** The agent (its operation) to call. */
+    agent: nonEmpty(),
+    /** A caller's token, or a token-failure case that needs no caller. */
+    caller: callerToken.optional(),
+    token: z.enum(["none", "malformed", "forged", "other-tenant"], { error: "none, malformed, forged or other-tenant" }).optional(),
+    expect: z
+      .object({
+        status: z.union([z.literal(200), z.literal(401), z.literal(403), z.literal(503)], { error: "200, 401, 403 or 503" }),
+        denyReason: z.enum(DENY_REASONS, { error: `one of ${DENY_REASONS.join(", ")}` }).default("None"),
+        anomaly: z.boolean().default(false),
+      })
+      .strict(),
+  })
+  .strict()
+  .refine((s) => Boolean(s.caller) !== Boolean(s.token), { error: "set exactly one of caller or token" });
+
+const validation = z
+  .object({
+    /** How long to wait for each decision record to arrive. */
+    deadlineSeconds: z.int().min(1).max(600).default(60),
+    consumerGroup: nonEmpty().default("$Default"),
+    scenarios: z.array(scenario).min(1, { error: "at least one scenario" }),
+  })
+  .strict();
+
 const dataverse = z
   .object({
     /** Environment URL of the governance store, e.g. https://org.crm.dynamics.com */
@@ -143,6 +187,7 @@ export const ConfigSchema = z
     telemetry,
     dataverse,
     graphFallback: z.object({ enabled: z.boolean().default(false) }).strict().default({ enabled: false }),
+    validation: validation.optional(),
     /** A modified copy of aeg's templates/ to upload instead (relative to this file). */
     templatesDir: nonEmpty().optional(),
   })
@@ -171,3 +216,4 @@ export const ConfigSchema = z
 
 export type Config = z.infer<typeof ConfigSchema>;
 export type AgentConfig = Config["agents"][number];
+export type ValidationScenario = z.infer<typeof scenario>;
