@@ -66,7 +66,7 @@ export async function openSession(flags: SessionFlags, opts: { lock: boolean; cw
       ...flagOverrides(flags).filter((o) => o.path[0] !== "subscriptionId" && o.path[0] !== "tenantId"),
       { path: ["subscriptionId"], value: sandbox.subscriptionId, source: "the sandbox" },
       { path: ["tenantId"], value: sandbox.tenantId, source: "the sandbox" },
-      { path: ["cloud"], value: { name: "custom", resourceManager: sandbox.arm, authority: sandbox.authority, graph: sandbox.graph, caFile: sandbox.caFile }, source: "the sandbox" },
+      { path: ["cloud"], value: { name: "custom", resourceManager: sandbox.arm, authority: sandbox.authority, graph: sandbox.graph, caFile: sandbox.caFile, eventHubsEndpoint: sandbox.eventHubs }, source: "the sandbox" },
       { path: ["auth"], value: {}, source: "the sandbox" },
       { path: ["dataverse", "url"], value: sandbox.dataverse, source: "the sandbox" },
     ];

@@ -43,6 +43,9 @@ export async function validateGateway(session: Session, opts: { runId: string })
     v1IssuerHost: cloud.v1IssuerHost,
     ...(directory ? { personaToken: directory.token } : {}),
   };
+  // The sandbox's Event Hubs endpoint is an IP address; Node warns (DEP0123) when TLS is given one
+  // as server name. The warning says nothing to a user of aeg, so it is silenced for that case only.
+  if (cloud.eventHubsEndpoint && /^[a-z]+:\/\/\d+\.\d+\.\d+\.\d+/.test(cloud.eventHubsEndpoint)) process.noDeprecation = true;
   // Listen before the first call (minus a little clock skew), so no record is missed.
   const records = new EventHubRecords(
     {

@@ -10,6 +10,8 @@ export interface SandboxEndpoints {
   graph: string;
   dataverse: string;
   gateway: string;
+  /** Event Hubs data plane (AMQP over TLS); clients pass it as customEndpointAddress. */
+  eventHubs: string;
   caFile: string;
   tenantId: string;
   subscriptionId: string;
