@@ -50,6 +50,8 @@ interface Route {
   segments: string[];
   handler: Handler;
   tag: unknown;
+  /** Optional extra test on the path, for routes sharing a shape with another (Dataverse keyed segments). */
+  accepts?: (path: string) => boolean;
 }
 
 /**
@@ -59,9 +61,9 @@ interface Route {
 export class Router<Tag = undefined> {
   private routes: Route[] = [];
 
-  add(methods: string | string[], pattern: string, handler: Handler, tag?: Tag): this {
+  add(methods: string | string[], pattern: string, handler: Handler, tag?: Tag, accepts?: (path: string) => boolean): this {
     const m = (Array.isArray(methods) ? methods : [methods]).map((x) => x.toUpperCase());
-    this.routes.push({ methods: m, segments: split(pattern), handler, tag });
+    this.routes.push({ methods: m, segments: split(pattern), handler, tag, ...(accepts ? { accepts } : {}) });
     return this;
   }
 
@@ -71,7 +73,7 @@ export class Router<Tag = undefined> {
     let pathKnown = false;
     for (const r of this.routes) {
       const params = matchSegments(r.segments, segs);
-      if (!params) continue;
+      if (!params || (r.accepts && !r.accepts(path))) continue;
       pathKnown = true;
       if (r.methods.includes(method.toUpperCase())) return { handler: r.handler, params, tag: r.tag as Tag };
     }

@@ -9,9 +9,11 @@ import { entraNotFound, entraRouter, type EntraContext } from "./entra.js";
 import { ArmServer } from "./arm/server.js";
 import type { ArmContext } from "./arm/common.js";
 import { EventStore } from "./eventhubs/store.js";
+import { EventHubsAmqp } from "./eventhubs/amqp.js";
 import { Gateway } from "./gateway/index.js";
 import type { ExpressionHostOptions } from "./gateway/expressions/host.js";
 import { mountGovernance } from "./governance/index.js";
+import type { DataverseLimitOptions } from "./governance/dataverse-limits.js";
 import { SERVER_FILE, personaTokenVia, removeServerInfo, writeServerInfo } from "./governance/discovery.js";
 import { AGENTS, PERSONAS, type Agent, type Persona } from "./governance/personas.js";
 import type { PersonaTokenRequest } from "./governance/tokens.js";
@@ -35,6 +37,13 @@ export interface SandboxOptions {
   trafficFile?: string;
   /** Overrides for the gateway's Mono toolchain (e.g. a `mono` path; tests use a missing one). */
   expressions?: Partial<ExpressionHostOptions>;
+  /**
+   * Dataverse service-protection limits per caller (`oid`): requestsPer5Min (6000),
+   * executionMsPer5Min (1,200,000), concurrent (52), windowMs (300,000), now (clock, for tests).
+   */
+  dataverseLimits?: DataverseLimitOptions;
+  /** Dataverse alternate keys stay Pending this long before Active (ms); default 0 = at once. */
+  dataverseKeyActivationMs?: number;
 }
 
 export interface SandboxInfo {
@@ -50,9 +59,15 @@ export interface SandboxInfo {
   clientSecret: string;
   readerClientId: string;
   readerClientSecret: string;
+  /** Event Hubs AMQP over TLS (sandbox certificate): a client's `customEndpointAddress`. */
+  eventHubs: string;
+  /** Event Hubs over plain AMQP, as the emulator is reached (`UseDevelopmentEmulator=true`). */
+  eventHubsEmulator: string;
 }
 
 export interface Sandbox extends SandboxInfo {
+  /** `Endpoint=sb://127.0.0.1:<plain port>;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=…;EntityPath=<hub>;UseDevelopmentEmulator=true` */
+  eventHubsConnectionString(namespace: string, hub?: string): string;
   close(): Promise<void>;
 }
 
@@ -69,6 +84,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   const release = acquireLock(opts.stateDir);
   const listeners: Listener[] = [];
   let gateway: Gateway | undefined;
+  let amqp: EventHubsAmqp | undefined;
   try {
     const pki = await loadPki(opts.stateDir);
     const store = Store.load(opts.stateDir);
@@ -114,7 +130,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     urls.arm = armL.url;
     const authorityRouter = entraRouter(entra);
     const authorityHandler = routerHandler(authorityRouter, entraNotFound);
-    mountGovernance({ authority: authorityRouter, graph: routers.graph, dataverse: routers.dataverse }, entra);
+    mountGovernance({ authority: authorityRouter, graph: routers.graph, dataverse: routers.dataverse }, entra, { dataverseLimits: opts.dataverseLimits, dataverseKeyActivationMs: opts.dataverseKeyActivationMs });
     const authorityL = await listenPreferring(pki.tls, ports.authority, async (req, res, base) => {
       await authorityHandler(req, res, base);
       store.persist();
@@ -122,7 +138,11 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     listeners.push(authorityL);
     urls.authority = authorityL.url;
     for (const name of ["graph", "dataverse"] as const) {
-      const l = await listenPreferring(pki.tls, ports[name], routerHandler(routers[name], notFound(name === "graph" ? "Request_ResourceNotFound" : "NotFound")));
+      const handler = routerHandler(routers[name], notFound(name === "graph" ? "Request_ResourceNotFound" : "NotFound"));
+      const l = await listenPreferring(pki.tls, ports[name], async (req, res, base) => {
+        await handler(req, res, base);
+        store.persist(); // users, roles and app-role grants are tenant state
+      });
       listeners.push(l);
       urls[name] = l.url;
     }
@@ -134,6 +154,12 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     urls.gateway = gatewayL.url;
 
     for (const [name, url] of Object.entries(urls)) ports[name as keyof typeof ports] = Number(new URL(url).port);
+    // Event Hubs data plane (AMQP): TLS for token clients, plain for emulator-style connection strings.
+    const ehPorts = ports as Record<string, number | undefined>;
+    amqp = await EventHubsAmqp.start({ auth: { state, entra, events }, events, tls: pki.tls, ports: { tls: ehPorts["eventHubs"], plain: ehPorts["eventHubsEmulator"] }, persist: () => store.persist() });
+    const eh = amqp;
+    ehPorts["eventHubs"] = eh.tlsPort;
+    ehPorts["eventHubsEmulator"] = eh.plainPort;
     store.persist();
     writeServerInfo(opts.stateDir, { ...urls, caFile: pki.caFile, tenantId: state.tenantId });
     let closed = false;
@@ -146,9 +172,17 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       clientSecret: state.apps.operator.clientSecret,
       readerClientId: state.apps.reader.clientId,
       readerClientSecret: state.apps.reader.clientSecret,
+      eventHubs: eh.endpoint,
+      eventHubsEmulator: `sb://127.0.0.1:${eh.plainPort}`,
+      eventHubsConnectionString: (namespace, hub) => {
+        const cs = eh.connectionString(namespace, hub);
+        store.persist(); // a key made on first use must survive a restart
+        return cs;
+      },
       close: async () => {
         if (closed) return;
         closed = true;
+        await eh.close();
         await Promise.all(listeners.map((l) => l.close()));
         await gw.close(); // stops the Mono expression worker
         store.persist();
@@ -158,6 +192,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     };
   } catch (e) {
     await Promise.all(listeners.map((l) => l.close()));
+    await amqp?.close();
     await gateway?.close();
     release();
     throw e;

@@ -4,6 +4,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { randomUUID, randomBytes } from "node:crypto";
+import type { TableDef } from "./governance/dataverse-tables-meta.js";
+import type { DataverseIdentityState } from "./governance/dataverse-identity-state.js";
+import type { GraphDirectoryState } from "./governance/graph-directory-state.js";
 
 export interface AppRecord {
   clientId: string;
@@ -122,6 +125,12 @@ export interface TenantState {
   eventHubNamespaces: Record<string, EhNamespace>;
   roleAssignments: Record<string, RoleAssignmentRecord>;
   operations: Record<string, OperationRecord>;
+  /** Dataverse users, business units, roles, table metadata and bots; seeded on first use. */
+  dataverseIdentity?: DataverseIdentityState;
+  /** Graph service principals' app-role assignments and directory roles; seeded on first use. */
+  graphDirectory?: GraphDirectoryState;
+  /** Custom Dataverse tables (metadata and rows), keyed by logical name. */
+  dataverseTables?: Record<string, TableDef>;
   /** Ports the listeners used last time: endpoints stay stable across restarts, as Azure's do. */
   ports?: Partial<Record<"arm" | "authority" | "graph" | "dataverse" | "gateway", number>>;
 }

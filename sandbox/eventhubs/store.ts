@@ -2,7 +2,11 @@
 // survive restarts. The gateway's log-to-eventhub appends here; an AMQP front end can read them.
 // Each hub keeps its most recent events only (bounded), with per-partition sequence numbers and
 // offsets that keep counting after old events are dropped, as a real hub's retention does.
+import { randomBytes } from "node:crypto";
 import type { EhNamespace, TenantState } from "../store.js";
+
+/** Application property values an event may carry (AMQP senders use more than strings). */
+export type EventPropertyValue = string | number | boolean;
 
 export interface StoredEvent {
   partitionId: string;
@@ -11,7 +15,11 @@ export interface StoredEvent {
   offset: string;
   enqueuedTimeUtc: string;
   body: string;
-  properties: Record<string, string>;
+  /** "base64" when the body bytes are not UTF-8 text (AMQP senders may send any bytes). */
+  bodyEncoding?: "base64";
+  /** The sender's partition key, handed back to receivers as `x-opt-partition-key`. */
+  partitionKey?: string;
+  properties: Record<string, EventPropertyValue>;
 }
 
 export interface HubEvents {
@@ -27,17 +35,26 @@ export interface HubEvents {
 /** The state fields this module adds to the tenant state. */
 export interface EventStoreState {
   eventHubEvents?: Record<string, HubEvents>;
+  /** SAS key (RootManageSharedAccessKey) per namespace name lower-cased, made on first use. */
+  eventHubKeys?: Record<string, string>;
 }
+
+/** Called with each event appended to the hub a listener subscribed to. */
+export type EventListener = (event: StoredEvent) => void;
 
 export const MAX_EVENTS_PER_HUB = 10_000;
 
 export interface AppendOptions {
   partitionId?: string;
   partitionKey?: string;
-  properties?: Record<string, string>;
+  properties?: Record<string, EventPropertyValue>;
+  bodyEncoding?: "base64";
 }
 
 export class EventStore {
+  /** Live listeners per hub key (connection state, never persisted). */
+  private readonly listeners = new Map<string, Set<EventListener>>();
+
   constructor(
     private readonly state: TenantState & EventStoreState,
     private readonly maxPerHub = MAX_EVENTS_PER_HUB,
@@ -80,10 +97,13 @@ export class EventStore {
       body,
       properties: { ...(opts.properties ?? {}) },
     };
+    if (opts.bodyEncoding) event.bodyEncoding = opts.bodyEncoding;
+    if (opts.partitionKey !== undefined) event.partitionKey = opts.partitionKey;
     next.sequenceNumber++;
-    next.offset += Buffer.byteLength(body);
+    next.offset += Buffer.byteLength(body, opts.bodyEncoding === "base64" ? "base64" : "utf8");
     rec.events.push(event);
     if (rec.events.length > this.maxPerHub) rec.events.splice(0, rec.events.length - this.maxPerHub);
+    for (const l of [...(this.listeners.get(hubKey(namespace, hub)) ?? [])]) l(event);
     return event;
   }
 
@@ -95,12 +115,42 @@ export class EventStore {
     return rec.events.filter((e) => (since === undefined || Date.parse(e.enqueuedTimeUtc) >= since) && (opts.partitionId === undefined || e.partitionId === opts.partitionId));
   }
 
+  /** Calls `listener` for every event appended to the hub from now on; returns the unsubscribe. */
+  subscribe(namespace: string, hub: string, listener: EventListener): () => void {
+    const k = hubKey(namespace, hub);
+    let set = this.listeners.get(k);
+    if (!set) this.listeners.set(k, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (!set.size) this.listeners.delete(k);
+    };
+  }
+
+  /** The last sequence number and offset handed out in a partition (-1 / "-1" when none yet). */
+  lastEnqueued(namespace: string, hub: string, partitionId: string): { sequenceNumber: number; offset: string; enqueuedTimeUtc?: string } {
+    const rec = this.hubRecord(namespace, hub, false);
+    const last = rec?.events.findLast((e) => e.partitionId === partitionId);
+    const seq = (rec?.next[partitionId]?.sequenceNumber ?? 0) - 1;
+    return { sequenceNumber: seq, offset: last?.offset ?? "-1", enqueuedTimeUtc: last?.enqueuedTimeUtc };
+  }
+
+  /** The namespace's SAS key (RootManageSharedAccessKey), created on first use and kept in the state. */
+  sasKey(namespace: string): string {
+    const keys = (this.state.eventHubKeys ??= {});
+    return (keys[namespace.toLowerCase()] ??= randomBytes(32).toString("base64"));
+  }
+
   private hubRecord(namespace: string, hub: string, create: boolean): HubEvents | undefined {
     const all = (this.state.eventHubEvents ??= {});
-    const k = `${namespace.toLowerCase()}/${hub.toLowerCase()}`;
+    const k = hubKey(namespace, hub);
     if (!all[k] && create) all[k] = { namespace, hub, events: [], next: {}, cursor: 0 };
     return all[k];
   }
+}
+
+function hubKey(namespace: string, hub: string): string {
+  return `${namespace.toLowerCase()}/${hub.toLowerCase()}`;
 }
 
 /** A stable string hash for partition keys (any stable spread will do; Azure's is not public API). */

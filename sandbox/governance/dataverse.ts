@@ -2,10 +2,11 @@
 // compliance and entitlement tables under /api/data/v9.2/, with the OData subset in odata.ts,
 // Dataverse's error bodies ({"error":{"code":"0x…","message":…}}) and integer option sets.
 import { randomUUID } from "node:crypto";
-import { header, json, type Reply, type Req, type Router } from "../http.js";
+import { HttpError, header, json, type Handler, type Reply, type Req, type Router } from "../http.js";
 import type { EntraContext, TokenClaims } from "../entra.js";
 import { checkBearer } from "./auth.js";
 import { ListenerFaults } from "./faults.js";
+import { DataverseLimits } from "./dataverse-limits.js";
 import { ODataError, PARSE_ERROR, checkFilter, matches, parseFilter, parseSelect, parseTop, type ColumnType, type FilterNode } from "./odata.js";
 import { OPTION_LABELS, type GovernanceSeed } from "./personas.js";
 
@@ -16,10 +17,14 @@ export interface EntitySet {
   key: string;
   columns: Record<string, ColumnType>;
   rows: (data: GovernanceSeed) => Record<string, unknown>[];
+  /** Choice labels per column (FormattedValue); defaults to the governance option sets. */
+  labels?: Record<string, Record<number, string>>;
+  /** Row version for `@odata.etag`; defaults to a number derived from the key. */
+  version?: (row: Record<string, unknown>) => number;
 }
 
 /** Entity sets by their (case-sensitive) names. */
-const ENTITY_SETS: Record<string, EntitySet> = {
+export const ENTITY_SETS: Record<string, EntitySet> = {
   fsi_caicompliancestates: {
     logicalName: "fsi_caicompliancestate",
     key: "fsi_caicompliancestateid",
@@ -77,9 +82,84 @@ export function authorizeRead(_caller: TokenClaims, _set: EntitySet): Reply | un
   return undefined;
 }
 
-export function registerDataverse(router: Router<unknown>, entra: EntraContext, data: GovernanceSeed, faults: ListenerFaults): void {
+/** A Web API handler that runs after the gate has authenticated and admitted the caller. */
+export type DataverseHandler = (req: Req, caller: TokenClaims) => Reply | Promise<Reply>;
+
+export type DataverseGate = (h: DataverseHandler, opts?: { countRequest?: boolean }) => Handler;
+
+/** A request replayed from inside a `$batch`: the envelope already took faults and a concurrency slot. */
+export interface BatchInnerReq extends Req {
+  inBatch?: true;
+}
+
+/**
+ * Every Web API request passes here: fault mode, bearer token, service-protection limits (per
+ * `oid`), then the handler. Requests inside a `$batch` skip the fault mode and the concurrency
+ * slot (the envelope holds both) but each one counts against the request limits.
+ */
+export function dataverseGate(entra: EntraContext, faults: ListenerFaults, limits: DataverseLimits): DataverseGate {
+  // `countRequest: false` is for the `$batch` envelope: its inner requests are the ones counted.
+  return (h, opts = {}) => async (req) => {
+    const inner = (req as BatchInnerReq).inBatch === true;
+    if (!inner) {
+      const f = await faults.apply();
+      if (f) return f;
+    }
+    const auth = await authenticate(req, entra);
+    if ("status" in auth) return withRequestId(auth);
+    const admitted = limits.admit(String(auth.claims.oid ?? auth.claims.sub ?? ""), { holdSlot: !inner, count: opts.countRequest ?? true });
+    if (!admitted.ok) return withRequestId(admitted.reply);
+    try {
+      let r: Reply;
+      try {
+        r = await h(req, auth.claims);
+      } catch (e) {
+        if (!(e instanceof HttpError)) throw e;
+        r = e.reply;
+      }
+      r.headers = { ...admitted.ticket.headers(), ...(r.headers ?? {}) };
+      return withRequestId(r);
+    } finally {
+      admitted.ticket.done();
+    }
+  };
+}
+
+/** The caller's claims, or the 401 (with the tenant-discovery challenge) Dataverse answers. */
+export async function authenticate(req: Req, entra: EntraContext): Promise<{ claims: TokenClaims } | Reply> {
+  const auth = await checkBearer(entra, req, (aud) => dataverseAudienceOk(aud, req.base));
+  if (auth.ok) return { claims: auth.claims };
+  const authorizationUri = `${entra.authority()}/${entra.state.tenantId}/oauth2/authorize`;
+  const msg = auth.why === "missing" ? "Bearer token is missing from the Authorization header." : auth.why === "audience" ? `The token audience '${auth.detail}' is not this organization.` : auth.why === "expired" ? "The access token has expired." : "The access token is invalid.";
+  return dataverseError(401, "", msg, { "WWW-Authenticate": `Bearer authorization_uri=${authorizationUri}, resource_id=${req.base}/` });
+}
+
+/**
+ * The seeded tables' collection read. Other modules own their segments through routes registered
+ * before this one with a path predicate (custom tables, EntityDefinitions, identity sets).
+ */
+/** Decides whether a caller may read a set: undefined, or the 403 to answer. */
+export type ReadAuthorizer = (caller: TokenClaims, set: EntitySet) => Reply | undefined;
+
+export function registerDataverse(
+  router: Router<unknown>,
+  entra: EntraContext,
+  data: GovernanceSeed,
+  faults: ListenerFaults,
+  authorize: ReadAuthorizer = authorizeRead,
+  gate: DataverseGate = dataverseGate(entra, faults, new DataverseLimits()),
+): void {
   router.add(["GET", "POST"], "/_sandbox/faults", faults.admin);
-  router.add("GET", `${DATA_PATH}/{set}`, async (req) => (await faults.apply()) ?? withRequestId(await read(req, entra, data)));
+  router.add(
+    "GET",
+    `${DATA_PATH}/{set}`,
+    gate((req, caller) => {
+      const setName = req.params["set"]!;
+      const set = ENTITY_SETS[setName];
+      if (!set) return dataverseError(404, "0x8006088a", `Resource not found for the segment '${setName}'.`);
+      return readEntitySet(req, caller, setName, set, data, authorize);
+    }),
+  );
 }
 
 function withRequestId(r: Reply): Reply {
@@ -87,17 +167,9 @@ function withRequestId(r: Reply): Reply {
   return r;
 }
 
-async function read(req: Req, entra: EntraContext, data: GovernanceSeed): Promise<Reply> {
-  const auth = await checkBearer(entra, req, (aud) => dataverseAudienceOk(aud, req.base));
-  if (!auth.ok) {
-    const authorizationUri = `${entra.authority()}/${entra.state.tenantId}/oauth2/authorize`;
-    const msg = auth.why === "missing" ? "Bearer token is missing from the Authorization header." : auth.why === "audience" ? `The token audience '${auth.detail}' is not this organization.` : auth.why === "expired" ? "The access token has expired." : "The access token is invalid.";
-    return dataverseError(401, "", msg, { "WWW-Authenticate": `Bearer authorization_uri=${authorizationUri}, resource_id=${req.base}/` });
-  }
-  const setName = req.params["set"]!;
-  const set = ENTITY_SETS[setName];
-  if (!set) return dataverseError(404, "0x8006088a", `Resource not found for the segment '${setName}'.`);
-  const denied = authorizeRead(auth.claims, set);
+/** The OData collection read ($select, $filter, $top) of one entity set. */
+export async function readEntitySet(req: Req, caller: TokenClaims, setName: string, set: EntitySet, data: GovernanceSeed, authorize: ReadAuthorizer = authorizeRead): Promise<Reply> {
+  const denied = authorize(caller, set);
   if (denied) return denied;
 
   let filter: FilterNode | undefined;
@@ -122,7 +194,7 @@ async function read(req: Req, entra: EntraContext, data: GovernanceSeed): Promis
   let rows = set.rows(data).filter((r) => !filter || matches(filter, r));
   if (top !== undefined) rows = rows.slice(0, top);
   const annotate = wantsFormattedValues(header(req, "prefer"));
-  const value = rows.map((r) => shape(r, set, select, annotate));
+  const value = rows.map((r) => shapeRow(r, set, select, annotate));
   const context = `${req.base}${DATA_PATH}/$metadata#${setName}${select ? `(${select.join(",")})` : ""}`;
   const headers: Record<string, string> = { "OData-Version": "4.0", "Content-Type": "application/json; odata.metadata=minimal" };
   const applied = preferAnnotations(header(req, "prefer"));
@@ -131,12 +203,12 @@ async function read(req: Req, entra: EntraContext, data: GovernanceSeed): Promis
 }
 
 /** One row as Dataverse returns it: etag, the selected columns (all by default) and the key. */
-function shape(row: Record<string, unknown>, set: EntitySet, select: string[] | undefined, annotate: boolean): Record<string, unknown> {
-  const out: Record<string, unknown> = { "@odata.etag": `W/"${etagOf(String(row[set.key]))}"` };
+export function shapeRow(row: Record<string, unknown>, set: EntitySet, select: string[] | undefined, annotate: boolean): Record<string, unknown> {
+  const out: Record<string, unknown> = { "@odata.etag": `W/"${set.version ? set.version(row) : etagOf(String(row[set.key]))}"` };
   const cols = select ? [...select.filter((c) => c !== set.key), set.key] : Object.keys(set.columns);
   for (const c of cols) {
     const v = row[c] ?? null;
-    const labels = OPTION_LABELS[c];
+    const labels = (set.labels ?? OPTION_LABELS)[c];
     if (annotate && labels && typeof v === "number" && labels[v]) out[`${c}@OData.Community.Display.V1.FormattedValue`] = labels[v];
     out[c] = v;
   }
@@ -150,12 +222,12 @@ function etagOf(key: string): number {
   return 1_000_000 + (h % 9_000_000);
 }
 
-function preferAnnotations(prefer: string | undefined): string | undefined {
+export function preferAnnotations(prefer: string | undefined): string | undefined {
   return /odata\.include-annotations\s*=\s*("[^"]*"|[^,\s]+)/i.exec(prefer ?? "")?.[0];
 }
 
 /** True when `Prefer: odata.include-annotations=…` names FormattedValue (or a wildcard covering it). */
-function wantsFormattedValues(prefer: string | undefined): boolean {
+export function wantsFormattedValues(prefer: string | undefined): boolean {
   const m = /odata\.include-annotations\s*=\s*"?([^"]*)"?/i.exec(prefer ?? "");
   if (!m) return false;
   return m[1]!.split(",").some((p) => {

@@ -3,7 +3,7 @@
 // persona seed. Errors use Graph's body shape with its innerError block.
 import { randomUUID } from "node:crypto";
 import { header, json, type Reply, type Req, type Router } from "../http.js";
-import type { EntraContext } from "../entra.js";
+import type { EntraContext, TokenClaims } from "../entra.js";
 import { checkBearer } from "./auth.js";
 import { ListenerFaults } from "./faults.js";
 import type { GovernanceSeed } from "./personas.js";
@@ -35,9 +35,12 @@ export function graphFaults(): ListenerFaults {
   });
 }
 
-export function registerGraph(router: Router<unknown>, entra: EntraContext, data: GovernanceSeed, faults: ListenerFaults): void {
+/** Which callers may ask about group membership: the seam mountGovernance fills with app-role grants. */
+export type MembershipAuthorizer = (req: Req, caller: TokenClaims) => Reply | undefined;
+
+export function registerGraph(router: Router<unknown>, entra: EntraContext, data: GovernanceSeed, faults: ListenerFaults, authorize: MembershipAuthorizer = () => undefined): void {
   router.add(["GET", "POST"], "/_sandbox/faults", faults.admin);
-  const handler = async (req: Req) => (await faults.apply()) ?? checkMemberGroups(req, entra, data);
+  const handler = async (req: Req) => (await faults.apply()) ?? checkMemberGroups(req, entra, data, authorize);
   router.add("POST", "/v1.0/users/{id}/checkMemberGroups", handler);
   router.add("POST", "/v1.0/directoryObjects/{id}/checkMemberGroups", handler);
 }
@@ -52,7 +55,7 @@ function membershipsOf(id: string, entra: EntraContext, data: GovernanceSeed, by
   return undefined;
 }
 
-async function checkMemberGroups(req: Req, entra: EntraContext, data: GovernanceSeed): Promise<Reply> {
+async function checkMemberGroups(req: Req, entra: EntraContext, data: GovernanceSeed, authorize: MembershipAuthorizer): Promise<Reply> {
   const auth = await checkBearer(entra, req, (aud) => graphAudienceOk(aud, req.base));
   if (!auth.ok) {
     const message =
@@ -61,8 +64,8 @@ async function checkMemberGroups(req: Req, entra: EntraContext, data: Governance
       "WWW-Authenticate": `Bearer realm="", authorization_uri="${entra.authority()}/common/oauth2/authorize", client_id="${GRAPH_APP_ID}"`,
     });
   }
-  // Which principals may call is the grant step's business (GroupMember.Read.All); any valid token
-  // is accepted until that issue adds the check here.
+  const denied = authorize(req, auth.claims);
+  if (denied) return denied;
   const body = req.body as { groupIds?: unknown } | undefined;
   const ids = body?.groupIds;
   if (!Array.isArray(ids) || ids.some((g) => typeof g !== "string")) return graphError(req, 400, "Request_BadRequest", "The request body must be {\"groupIds\": [<group object ids>]}.");

@@ -4,21 +4,49 @@
 import type { Router } from "../http.js";
 import type { EntraContext } from "../entra.js";
 import { registerPersonaRoutes } from "./admin.js";
-import { dataverseFaults, registerDataverse } from "./dataverse.js";
+import { dataverseFaults, dataverseGate, registerDataverse, type ReadAuthorizer } from "./dataverse.js";
+import { DataverseLimits, type DataverseLimitOptions } from "./dataverse-limits.js";
+import { DataverseTables, registerDataverseTables } from "./dataverse-tables.js";
+import { registerDataverseBatch } from "./dataverse-batch.js";
+import { authorizeTableRead, privilegesProperty, registerDataverseIdentity, tableCatalog } from "./dataverse-identity.js";
 import { graphFaults, registerGraph } from "./graph.js";
+import { authorizeCheckMemberGroups, registerGraphDirectory } from "./graph-directory.js";
 import { governanceSeed, type GovernanceSeed } from "./personas.js";
 import type { ListenerFaults } from "./faults.js";
 
 export interface Governance {
   data: GovernanceSeed;
   faults: { dataverse: ListenerFaults; graph: ListenerFaults };
+  dataverse: { limits: DataverseLimits; tables: DataverseTables };
 }
 
-export function mountGovernance(routers: { authority: Router<unknown>; graph: Router<unknown>; dataverse: Router<unknown> }, entra: EntraContext): Governance {
+export interface GovernanceOptions {
+  dataverseLimits?: DataverseLimitOptions;
+  /** Pending → Active delay of new alternate keys (ms); default 0. */
+  dataverseKeyActivationMs?: number;
+}
+
+export function mountGovernance(routers: { authority: Router<unknown>; graph: Router<unknown>; dataverse: Router<unknown> }, entra: EntraContext, opts: GovernanceOptions = {}): Governance {
   const data = governanceSeed();
   const faults = { dataverse: dataverseFaults(), graph: graphFaults() };
-  registerDataverse(routers.dataverse, entra, data, faults.dataverse);
-  registerGraph(routers.graph, entra, data, faults.graph);
+  // One gate (faults, token, service-protection limits per oid) for the Dataverse Web API.
+  const limits = new DataverseLimits(opts.dataverseLimits);
+  const gate = dataverseGate(entra, faults.dataverse, limits);
+  const tables = new DataverseTables(entra.state, data, { keyActivationMs: opts.dataverseKeyActivationMs, now: opts.dataverseLimits?.now });
+  // The security model: a table read needs prvRead<SchemaName> in one of the caller's roles.
+  const catalog = tableCatalog(tables);
+  const authorize: ReadAuthorizer = (caller, set) => authorizeTableRead(entra, catalog, caller, set.logicalName);
+  tables.authorizeRead = authorize;
+  tables.extras.push(privilegesProperty(entra.state));
+  // Batch and custom tables before the identity routes: those claim every PATCH and keyed GET,
+  // while these claim only their own paths (EntityDefinitions of known tables, custom sets).
+  registerDataverseBatch(routers.dataverse, gate, tables);
+  registerDataverseTables(routers.dataverse, gate, tables);
+  // Identity routes first: their keyed one-segment paths would otherwise reach the tables' route.
+  registerDataverseIdentity(routers.dataverse, entra, gate, catalog, { reads: 0, writes: 0 });
+  registerGraphDirectory(routers.graph, entra, faults.graph, { reads: 0, writes: 0 });
+  registerDataverse(routers.dataverse, entra, data, faults.dataverse, authorize, gate);
+  registerGraph(routers.graph, entra, data, faults.graph, (req, caller) => authorizeCheckMemberGroups(entra, req, caller));
   registerPersonaRoutes(routers.authority, entra, data);
-  return { data, faults };
+  return { data, faults, dataverse: { limits, tables } };
 }

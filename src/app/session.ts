@@ -3,6 +3,7 @@ import path from "node:path";
 import type { TokenCredential } from "@azure/core-auth";
 import { ClientSecretCredential } from "@azure/identity";
 import { armClients, type ArmClients } from "../azure/arm.js";
+import { identityServices, type IdentityServices } from "../azure/identity-services.js";
 import { cloudProfile, type CloudProfile } from "../azure/cloud.js";
 import { makeCredential } from "../azure/credentials.js";
 import { DEFAULT_SANDBOX_DIR, startSandbox, type RunningSandbox } from "../azure/sandbox.js";
@@ -31,6 +32,8 @@ export interface Session {
   cloud: CloudProfile;
   credential: TokenCredential;
   arm: ArmClients;
+  /** Dataverse and Graph clients. */
+  identity: IdentityServices;
   journal: Journal;
   sandbox?: RunningSandbox;
   notes: string[];
@@ -90,6 +93,7 @@ export async function openSession(flags: SessionFlags, opts: { lock: boolean; cw
       cloud,
       credential,
       arm: armClients(cloud, credential, config.subscriptionId),
+      identity: identityServices(cloud, credential),
       journal,
       ...(sandbox ? { sandbox } : {}),
       notes,

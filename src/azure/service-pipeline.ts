@@ -76,13 +76,13 @@ function isConnectionError(err: unknown): boolean {
   return err instanceof RestError ? code === RestError.REQUEST_SEND_ERROR || code === "ECONNRESET" : ["ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "EPIPE"].includes(code ?? "");
 }
 
-function delay(ms: number, signal?: AbortSignal): Promise<void> {
+function delay(ms: number, signal?: { aborted: boolean; addEventListener(type: "abort", listener: () => void): void }): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(resolve, ms);
     signal?.addEventListener("abort", () => {
       clearTimeout(timer);
-      reject(signal.reason);
-    }, { once: true });
+      reject(new Error("aborted"));
+    });
   });
 }
 

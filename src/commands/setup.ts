@@ -49,7 +49,7 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
       const steps = setupSteps(await loadTemplates(session.templatesDir));
       const engine = new Engine(
         steps,
-        { config: session.config, cloud: session.cloud, arm: session.arm, journal: session.journal, pollIntervalMs: session.pollIntervalMs, signal: abort.signal, options: { recoverSoftDeleted: flags["recover-soft-deleted"], purgeSoftDeleted: flags["purge-soft-deleted"] } },
+        { config: session.config, cloud: session.cloud, arm: session.arm, identity: session.identity, journal: session.journal, pollIntervalMs: session.pollIntervalMs, signal: abort.signal, options: { recoverSoftDeleted: flags["recover-soft-deleted"], purgeSoftDeleted: flags["purge-soft-deleted"] } },
         reporter,
       );
       reporter.say(`Reading live state of ${session.config.apim.name} (${session.sandbox ? "sandbox" : session.cloud.name}, environment ${session.environment})...`);
@@ -75,12 +75,13 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
       }
       if (!engine.hasChanges) {
         reporter.say("Everything is in sync: nothing to do.");
-        return validate("in-sync", plan);
+        return await validate("in-sync", plan);
       }
       if (!(await this.confirmed(flags, session))) {
         reporter.say("Nothing was written.");
         return done("cancelled", plan);
       }
+      await engine.preflight(); // a missing Dataverse or Graph role stops here, before any write
       reporter.beginApply(steps);
       const results = await engine.apply();
       await reporter.endApply();
@@ -93,7 +94,7 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
       }
       const applied = plan.flatMap((r) => r.changes).filter((c) => c.action !== "ok" && c.action !== "unverifiable").length;
       reporter.say(`Setup complete: ${applied} change${applied === 1 ? "" : "s"} applied and verified by a second read.`);
-      return validate("applied", results);
+      return await validate("applied", results);
     } finally {
       process.off("SIGINT", onInterrupt);
       await session.close();

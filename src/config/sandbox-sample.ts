@@ -21,8 +21,8 @@ export function sandboxSampleConfig(): Record<string, unknown> {
       backendUrl: "https://agents.example.com/api",
     },
     agents: [
-      { id: "contoso-kb-assistant", audienceGroupId: "11111111-2222-3333-4444-555555555555" },
-      { id: "contoso-hr-helper", audienceGroupId: "66666666-7777-8888-9999-000000000000" },
+      { id: "contoso-kb-assistant", audienceGroupId: "11111111-2222-3333-4444-555555555555", schemaName: "contoso_kbAssistant" },
+      { id: "contoso-hr-helper", audienceGroupId: "66666666-7777-8888-9999-000000000000", schemaName: "contoso_hrHelper" },
     ],
     telemetry: { namespace: "ehns-aeg-sandbox", eventHub: "aeg-decisions" },
     dataverse: { url: "https://org-aeg-sandbox.crm.dynamics.com" },

@@ -57,8 +57,10 @@ const agent = z
     audienceGroupId: guid(),
     /** The API operation bound to this agent; default: the agent's slug. */
     operationId: apimChildId.optional(),
-    /** Copilot Studio schema name, for the agent precondition check (later step). */
+    /** Copilot Studio schema name (bot.schemaname), for the agent precondition check. */
     schemaName: nonEmpty().optional(),
+    /** Environment holding the agent's bot row; default: dataverse.url. */
+    environmentUrl: z.url({ error: "not a URL" }).optional(),
   })
   .strict();
 
@@ -159,7 +161,8 @@ const validation = z
     /** How long to wait for each decision record to arrive. */
     deadlineSeconds: z.int().min(1).max(600).default(60),
     consumerGroup: nonEmpty().default("$Default"),
-    scenarios: z.array(scenario).min(1, { error: "at least one scenario" }),
+    /** Empty: on a sandbox tenant, its personas; elsewhere there is nothing to validate. */
+    scenarios: z.array(scenario).default([]),
   })
   .strict();
 
@@ -167,6 +170,8 @@ const dataverse = z
   .object({
     /** Environment URL of the governance store, e.g. https://org.crm.dynamics.com */
     url: z.url({ error: "not a URL" }),
+    /** The least-privilege security role step 5 creates in the root business unit. */
+    roleName: nonEmpty().max(100, { error: "at most 100 characters" }).default("AEG Gateway Reader"),
     decisionLog: z.object({ enabled: z.boolean().default(false) }).strict().default({ enabled: false }),
   })
   .strict();

@@ -3,6 +3,7 @@ import type { ApplyStatus, Change, FieldChange, PlanStatus } from "./types.js";
 /** Summarises a step's changes into the status the plan shows. */
 export function planStatus(changes: Change[]): PlanStatus {
   const actions = new Set(changes.map((c) => c.action));
+  if (actions.size === 1 && actions.has("skipped")) return "skipped";
   if (actions.has("update") || (actions.has("create") && actions.has("delete"))) return "update";
   if (actions.has("create")) return "create";
   if (actions.has("delete")) return "delete";

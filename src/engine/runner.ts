@@ -55,6 +55,18 @@ export class Engine {
     return [...this.planned.values()].some((p) => pending(p.changes).length > 0);
   }
 
+  /** Runs every planned step's preflight (those with changes) before anything is written. */
+  async preflight(): Promise<void> {
+    for (const { step, changes } of this.planned.values()) {
+      if (!step.preflight || pending(changes).length === 0) continue;
+      try {
+        await step.preflight(this.context(step));
+      } catch (err) {
+        throw explainAzureError(err, step.id, step.requiredRole);
+      }
+    }
+  }
+
   /** Apply the plan. Returns a report per step; never throws for a step failure. */
   async apply(): Promise<StepReport[]> {
     const reports = new Map<StepId, StepReport>();

@@ -2,8 +2,9 @@ import type { Config } from "../config/schema.js";
 import type { ArmClients } from "../azure/arm.js";
 import type { CloudProfile } from "../azure/cloud.js";
 import type { Journal } from "./journal.js";
+import type { IdentityServices } from "../azure/identity-services.js";
 
-export type StepId = "resource-group" | "apim" | "named-values" | "telemetry" | "fragments" | "api";
+export type StepId = "resource-group" | "apim" | "named-values" | "telemetry" | "fragments" | "api" | "dataverse-access" | "graph-grant";
 
 /** What a plan says about one step. */
 export type PlanStatus = "create" | "update" | "delete" | "ok" | "skipped" | "unverifiable";
@@ -20,7 +21,7 @@ export interface FieldChange {
   secret?: boolean;
 }
 
-export type ChangeAction = "create" | "update" | "delete" | "ok" | "unverifiable";
+export type ChangeAction = "create" | "update" | "delete" | "ok" | "unverifiable" | "skipped";
 
 /** One resource's difference between desired and live state, and how to close it. */
 export interface Change {
@@ -44,6 +45,8 @@ export interface RunContext {
   config: Config;
   cloud: CloudProfile;
   arm: ArmClients;
+  /** Dataverse and Graph clients (steps 5 and 8, the agent precondition). */
+  identity?: IdentityServices;
   /** Outputs of the steps this one needs (principal id, resource ids…), from live reads. */
   outputs: Readonly<Record<string, StepOutputs>>;
   journal: Journal;
@@ -72,6 +75,11 @@ export interface Step<Observed = unknown> {
   requiredRole: string;
   observe(ctx: RunContext): Promise<Observed>;
   plan(ctx: RunContext, observed: Observed): Change[];
+  /**
+   * Checks, before any write of the run, that the caller may make this step's writes; throws a
+   * PermissionError naming the missing role. Runs only when the step has changes to apply.
+   */
+  preflight?(ctx: RunContext): Promise<void>;
   /** What later steps may use (ids, principal ids). Derived from live state only. */
   outputs(ctx: RunContext, observed: Observed): StepOutputs;
 }

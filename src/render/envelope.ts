@@ -13,6 +13,8 @@ export interface Envelope {
   arm?: { reads: number; writes: number };
   error?: { message: string; hint?: string };
   notes?: string[];
+  /** `agents check` and `doctor`: the agent precondition per agent. */
+  agents?: Array<{ agentId: string; schemaName?: string; ok: boolean; problems: string[] }>;
 }
 
 export function envelope(parts: Omit<Envelope, "schemaVersion" | "steps"> & { steps?: StepReport[] }): Envelope {

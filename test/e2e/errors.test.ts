@@ -32,7 +32,7 @@ describe("bad input gets a clear answer", () => {
       c.agents[1].audienceGroupId = "not-a-guid";
       c.apim.publisherEmail = "nobody";
     });
-    const run = await runAeg(["setup", "--config", file, "--ci"], { cwd: tenant.cwd });
+    const run = await runAeg(["setup", "--skip-validation", "--config", file, "--ci"], { cwd: tenant.cwd });
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("agents[1].audienceGroupId: not a GUID");
     expect(run.stderr).toContain("apim.publisherEmail: not an email address");
@@ -46,7 +46,7 @@ describe("bad input gets a clear answer", () => {
   });
 
   it("an unknown flag exits 2", async () => {
-    const run = await runAeg(["setup", "--no-such-flag"], { cwd: tenant.cwd });
+    const run = await runAeg(["setup", "--skip-validation", "--no-such-flag"], { cwd: tenant.cwd });
     expect(run.code).toBe(2);
     noStack(run.stderr);
   });
@@ -60,50 +60,71 @@ describe("bad input gets a clear answer", () => {
       c.templatesDir = dir;
     });
     await tenant.resetCounters();
-    const run = await runAeg(["setup", "--config", file, "--ci"], { cwd: tenant.cwd });
+    const run = await runAeg(["setup", "--skip-validation", "--config", file, "--ci"], { cwd: tenant.cwd });
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("templates/fragments/aeg-eligibility-check.xml: {{aeg-chanel}} names a named value that is not defined");
     expect(run.stderr).toMatch(/nothing was written/);
     expect(await tenant.armWrites()).toBe(0);
   });
 
-  it("a 403 from ARM exits 3 naming the role the step needs, and --json carries it", async () => {
+  it("a caller without rights is stopped by the preflight with exit 3 before any write, and --json carries it", async () => {
     const secretFile = path.join(tenant.cwd, "reader.secret");
     await writeFile(secretFile, tenant.sandbox.readerClientSecret, { mode: 0o600 });
     const file = await variant("reader.yaml", (c) => {
       c.auth = { clientId: tenant.sandbox.readerClientId, clientSecretFile: secretFile };
     });
-    const run = await runAeg(["setup", "--config", file, "--ci"], { cwd: tenant.cwd });
+    const run = await runAeg(["setup", "--skip-validation", "--config", file, "--ci"], { cwd: tenant.cwd });
     expect(run.code).toBe(3);
-    expect(run.stderr).toMatch(/permission denied \(403 AuthorizationFailed\)/);
-    expect(run.stderr).toMatch(/needs Contributor on the subscription/);
+    // The identity preflight (steps 5 and 8) runs before any write, ARM's included.
+    expect(run.stderr).toMatch(/not a System Administrator of .*nothing was written/);
+    expect(run.stderr).toMatch(/Dataverse System Administrator/);
     noStack(run.stderr);
-    const asJson = await runAeg(["setup", "--config", file, "--ci", "--json"], { cwd: tenant.cwd });
+    const asJson = await runAeg(["setup", "--skip-validation", "--config", file, "--ci", "--json"], { cwd: tenant.cwd });
     expect(asJson.code).toBe(3);
     const out = JSON.parse(asJson.stdout);
     expect(out.exitCode).toBe(3);
     expect(JSON.stringify(out)).not.toContain(tenant.sandbox.readerClientSecret);
   });
 
+  it("a 403 from ARM on a write exits 3 naming the role the step needs, and nothing half-done is hidden", async () => {
+    // Azure refuses the resource group write, as it does for a principal without Contributor.
+    const fault = (body: unknown) => fetch(`${tenant.sandbox.arm}/_sandbox/faults`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    await fault({
+      match: { method: "PUT", pathRegex: "/resourcegroups/[^/]+$" },
+      status: 403,
+      body: { error: { code: "AuthorizationFailed", message: "The client 'x' with object id 'y' does not have authorization to perform action 'Microsoft.Resources/subscriptions/resourcegroups/write'." } },
+    });
+    try {
+      const run = await runAeg(["setup", "--skip-validation", "--config", tenant.configFile, "--ci"], { cwd: tenant.cwd });
+      expect(run.code).toBe(3);
+      expect(run.stderr).toMatch(/resource-group: permission denied \(403 AuthorizationFailed\)/);
+      expect(run.stderr).toMatch(/This step needs Contributor on the subscription/);
+      expect(run.stderr).toMatch(/then run `aeg setup .*` to continue/);
+      noStack(run.stderr);
+    } finally {
+      await fetch(`${tenant.sandbox.arm}/_sandbox/faults`, { method: "DELETE" });
+    }
+  });
+
   it("a soft-deleted service of the same name needs an explicit choice, then recovers", async () => {
-    expect((await runAeg(["setup", "--config", tenant.configFile, "--ci"], { cwd: tenant.cwd })).code).toBe(0);
+    expect((await runAeg(["setup", "--skip-validation", "--config", tenant.configFile, "--ci"], { cwd: tenant.cwd })).code).toBe(0);
     await tenant.apim.apiManagementService.beginDeleteAndWait("rg-aeg-sandbox", "apim-aeg-sandbox", { updateIntervalInMs: 10 });
 
-    const plan = await runAeg(["setup", "--config", tenant.configFile, "--dry-run", "--ci"], { cwd: tenant.cwd });
+    const plan = await runAeg(["setup", "--skip-validation", "--config", tenant.configFile, "--dry-run", "--ci"], { cwd: tenant.cwd });
     expect(plan.code).toBe(0);
     expect(plan.stderr).toMatch(/soft-deleted service of this name exists/);
 
-    const blocked = await runAeg(["setup", "--config", tenant.configFile, "--ci"], { cwd: tenant.cwd });
+    const blocked = await runAeg(["setup", "--skip-validation", "--config", tenant.configFile, "--ci"], { cwd: tenant.cwd });
     expect(blocked.code).toBe(2);
     expect(blocked.stderr).toMatch(/--recover-soft-deleted/);
     expect(blocked.stderr).toMatch(/--purge-soft-deleted/);
 
-    const recovered = await runAeg(["setup", "--config", tenant.configFile, "--ci", "--recover-soft-deleted"], { cwd: tenant.cwd });
+    const recovered = await runAeg(["setup", "--skip-validation", "--config", tenant.configFile, "--ci", "--recover-soft-deleted"], { cwd: tenant.cwd });
     expect(recovered.code).toBe(0);
     expect((await runAeg(["doctor", "--config", tenant.configFile, "--ci"], { cwd: tenant.cwd })).code).toBe(0);
 
     await tenant.apim.apiManagementService.beginDeleteAndWait("rg-aeg-sandbox", "apim-aeg-sandbox", { updateIntervalInMs: 10 });
-    const purged = await runAeg(["setup", "--config", tenant.configFile, "--ci", "--purge-soft-deleted"], { cwd: tenant.cwd });
+    const purged = await runAeg(["setup", "--skip-validation", "--config", tenant.configFile, "--ci", "--purge-soft-deleted"], { cwd: tenant.cwd });
     expect(purged.code).toBe(0);
     expect((await runAeg(["doctor", "--config", tenant.configFile, "--ci"], { cwd: tenant.cwd })).code).toBe(0);
   });

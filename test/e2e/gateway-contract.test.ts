@@ -27,7 +27,7 @@ beforeAll(async () => {
   await writeFile(tenant.configFile, stringify(config));
   fallbackConfig = path.join(tenant.cwd, "fallback-on.yaml");
   await writeFile(fallbackConfig, stringify({ ...config, graphFallback: { enabled: true } }));
-  const setup = await runAeg(["setup", "--config", tenant.configFile, "--ci"], { cwd: tenant.cwd });
+  const setup = await runAeg(["setup", "--skip-validation", "--config", tenant.configFile, "--ci"], { cwd: tenant.cwd });
   expect(setup.stderr).toMatch(/Setup complete/);
 });
 
@@ -221,7 +221,7 @@ describe("fail closed when the governance store fails", () => {
 
 describe("groups overage with the Graph fallback on", () => {
   beforeAll(async () => {
-    const setup = await runAeg(["setup", "--config", fallbackConfig, "--ci"], { cwd: tenant.cwd });
+    const setup = await runAeg(["setup", "--skip-validation", "--config", fallbackConfig, "--ci"], { cwd: tenant.cwd });
     expect(setup.code).toBe(0);
   });
 
@@ -251,13 +251,13 @@ describe("the unknown-pathway setting", () => {
     const config = parse(await readFile(tenant.configFile, "utf8")) as Record<string, any>;
     const denyConfig = path.join(tenant.cwd, "deny-unknown.yaml");
     await writeFile(denyConfig, stringify({ ...config, gateway: { ...config.gateway, unknownPathway: "deny" } }));
-    expect((await runAeg(["setup", "--config", denyConfig, "--ci"], { cwd: tenant.cwd })).code).toBe(0);
+    expect((await runAeg(["setup", "--skip-validation", "--config", denyConfig, "--ci"], { cwd: tenant.cwd })).code).toBe(0);
     try {
       await expectDecision(await call(KB, await tokenFor("mia")), { status: 403, denyReason: "NotInEligibleCohort", anomaly: true });
       await expectDecision(await call(KB, await tokenFor("ivan")), { status: 403, denyReason: "NotInEligibleCohort", anomaly: true });
       await expectDecision(await call(KB, await tokenFor("alice")), { status: 200, denyReason: "None", anomaly: false });
     } finally {
-      expect((await runAeg(["setup", "--config", tenant.configFile, "--ci"], { cwd: tenant.cwd })).code).toBe(0);
+      expect((await runAeg(["setup", "--skip-validation", "--config", tenant.configFile, "--ci"], { cwd: tenant.cwd })).code).toBe(0);
     }
   });
 });

@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 async function killWhen(condition: () => Promise<boolean>, what: string): Promise<void> {
-  const child = spawnAeg(["setup", "--config", tenant.configFile, "--ci"], { cwd: tenant.cwd });
+  const child = spawnAeg(["setup", "--skip-validation", "--config", tenant.configFile, "--ci"], { cwd: tenant.cwd });
   const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
   await waitFor(async () => ((await condition()) ? true : undefined), what);
   child.kill("SIGKILL");
@@ -57,7 +57,7 @@ describe("a run killed with -9 is finished by running setup again", () => {
     const service = await tenant.apim.apiManagementService.get(RG, SVC);
     expect(service.provisioningState).not.toBe("Succeeded");
 
-    const resumed = await runAeg(["setup", "--config", tenant.configFile, "--ci", "--json"], { cwd: tenant.cwd });
+    const resumed = await runAeg(["setup", "--skip-validation", "--config", tenant.configFile, "--ci", "--json"], { cwd: tenant.cwd });
     expect(resumed.code).toBe(0);
     const out = JSON.parse(resumed.stdout) as { steps: Array<{ id: string; status: string; changes: Array<{ note?: string }> }> };
     const apim = out.steps.find((s) => s.id === "apim")!;
@@ -68,7 +68,7 @@ describe("a run killed with -9 is finished by running setup again", () => {
   it("Ctrl+C says at once that Azure keeps working and how to resume", async () => {
     await tenant.apim.apiManagementService.beginDeleteAndWait(RG, SVC, { updateIntervalInMs: 10 });
     await tenant.apim.deletedServices.beginPurgeAndWait(SVC, "westeurope", { updateIntervalInMs: 10 });
-    const child = spawnAeg(["setup", "--config", tenant.configFile, "--ci"], { cwd: tenant.cwd });
+    const child = spawnAeg(["setup", "--skip-validation", "--config", tenant.configFile, "--ci"], { cwd: tenant.cwd });
     let stderr = "";
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
@@ -76,7 +76,7 @@ describe("a run killed with -9 is finished by running setup again", () => {
     child.kill("SIGINT");
     expect(await exited).toBe(130);
     expect(stderr).toMatch(/Interrupted\. Azure keeps working/);
-    expect(stderr).toContain(`aeg setup --config ${tenant.configFile} --ci`);
+    expect(stderr).toContain(`aeg setup --skip-validation --config ${tenant.configFile} --ci`);
   });
 
   it("in the middle of the named values, the fragments and the API: no duplicates, then in sync", async () => {
@@ -90,7 +90,7 @@ describe("a run killed with -9 is finished by running setup again", () => {
     // Killed once the API exists, before its policies.
     await killWhen(() => exists(() => tenant.apim.api.get(RG, SVC, "aeg-gateway")), "the API");
 
-    const resumed = await runAeg(["setup", "--config", tenant.configFile, "--ci"], { cwd: tenant.cwd });
+    const resumed = await runAeg(["setup", "--skip-validation", "--config", tenant.configFile, "--ci"], { cwd: tenant.cwd });
     expect(resumed.stderr).toMatch(/Setup complete|in sync/);
     expect(resumed.code).toBe(0);
     expect((await runAeg(["doctor", "--config", tenant.configFile, "--ci"], { cwd: tenant.cwd })).code).toBe(0);
@@ -107,13 +107,13 @@ describe("a run killed with -9 is finished by running setup again", () => {
     const lock = path.join(tenant.cwd, ".aeg", "state", "default.json.lock");
     // This test process stands in for a live run holding the lock.
     await writeFile(lock, JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }));
-    const refused = await runAeg(["setup", "--config", tenant.configFile, "--ci"], { cwd: tenant.cwd });
+    const refused = await runAeg(["setup", "--skip-validation", "--config", tenant.configFile, "--ci"], { cwd: tenant.cwd });
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(new RegExp(`another aeg run \\(pid ${process.pid}\\)`));
 
     // A pid that cannot be alive: the lock of a run killed with -9.
     await writeFile(lock, JSON.stringify({ pid: 2 ** 22 + 1, host: hostname(), since: new Date().toISOString() }));
-    const taken = await runAeg(["setup", "--config", tenant.configFile, "--ci"], { cwd: tenant.cwd });
+    const taken = await runAeg(["setup", "--skip-validation", "--config", tenant.configFile, "--ci"], { cwd: tenant.cwd });
     expect(taken.code).toBe(0);
     expect(existsSync(lock)).toBe(false);
   });

@@ -1,0 +1,49 @@
+import { decodeJwt } from "jose";
+import { SYSTEM_ADMINISTRATOR_TEMPLATE } from "../azure/dataverse.js";
+import { GLOBAL_ADMINISTRATOR, MICROSOFT_GRAPH_APP_ID, PRIVILEGED_ROLE_ADMINISTRATOR } from "../azure/graph.js";
+import type { IdentityServices } from "../azure/identity-services.js";
+import type { RunContext } from "../engine/types.js";
+import { PermissionError, UserError, ExitCode } from "../errors.js";
+
+export function services(ctx: RunContext): IdentityServices {
+  if (!ctx.identity) throw new UserError("Dataverse and Graph clients are not configured for this run", ExitCode.unexpected);
+  return ctx.identity;
+}
+
+/** Dataverse: the caller must be a System Administrator of the environment to create users and roles. */
+export async function dataversePreflight(ctx: RunContext, url: string): Promise<void> {
+  const dv = services(ctx).dataverse(url);
+  const me = await dv.whoAmI();
+  const roles = await dv.userRoles(me.UserId);
+  const admin = roles.some((r) => r._roletemplateid_value?.toLowerCase() === SYSTEM_ADMINISTRATOR_TEMPLATE || r.name === "System Administrator");
+  if (!admin) {
+    throw new PermissionError(
+      `dataverse-access: the signed-in identity (systemuser ${me.UserId}) is not a System Administrator of ${url}; nothing was written`,
+      "Step 5 creates an application user and a security role: have a Power Platform admin assign the Dataverse System Administrator role, or run as someone who has it.",
+    );
+  }
+}
+
+/**
+ * Graph: granting a Microsoft Graph application permission needs Privileged Role Administrator
+ * (or Global Administrator); an app may instead hold AppRoleAssignment.ReadWrite.All.
+ */
+export async function graphPreflight(ctx: RunContext): Promise<void> {
+  const { graph, credential } = services(ctx);
+  const token = await credential.getToken(`${ctx.cloud.graphAudience}/.default`);
+  const claims = token ? decodeJwt(token.token) : {};
+  const oid = String(claims["oid"] ?? "");
+  const kind = claims["idtyp"] === "app" || (!claims["scp"] && claims["roles"] !== undefined) || (!claims["scp"] && !claims["upn"]) ? "app" : "user";
+  const roles = await graph.directoryRoleTemplates(oid, kind);
+  if (roles.includes(PRIVILEGED_ROLE_ADMINISTRATOR) || roles.includes(GLOBAL_ADMINISTRATOR)) return;
+  if (kind === "app") {
+    const graphSp = await graph.servicePrincipalByAppId(MICROSOFT_GRAPH_APP_ID);
+    const manage = graphSp.appRoles?.find((r) => r.value === "AppRoleAssignment.ReadWrite.All")?.id;
+    const held = await graph.appRoleAssignments(oid);
+    if (manage && held.some((a) => a.resourceId === graphSp.id && a.appRoleId === manage)) return;
+  }
+  throw new PermissionError(
+    `graph-grant: the signed-in identity (${oid}) cannot grant Microsoft Graph application permissions; nothing was written`,
+    "Step 8 needs the Entra role Privileged Role Administrator (or Global Administrator): Application Administrator cannot consent to Microsoft Graph app roles.",
+  );
+}
