@@ -27,6 +27,16 @@ export function isNotFound(err: unknown): boolean {
   return statusOf(err) === 404;
 }
 
+/** A read that answers undefined for "not there" (404) and rethrows everything else. */
+export async function orMissing<T>(read: Promise<T>): Promise<T | undefined> {
+  try {
+    return await read;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
 /**
  * Turns what Azure or the credential chain threw into a one-line user error with the documented
  * exit code: 401/403 and missing credentials → 3 naming the role; anything else from Azure → 1.

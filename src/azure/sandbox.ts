@@ -4,26 +4,9 @@
  */
 import path from "node:path";
 
-export interface SandboxEndpoints {
-  arm: string;
-  authority: string;
-  graph: string;
-  dataverse: string;
-  gateway: string;
-  /** Event Hubs data plane (AMQP over TLS); clients pass it as customEndpointAddress. */
-  eventHubs: string;
-  caFile: string;
-  tenantId: string;
-  subscriptionId: string;
-  clientId: string;
-  clientSecret: string;
-  readerClientId: string;
-  readerClientSecret: string;
-}
-
-export interface RunningSandbox extends SandboxEndpoints {
-  close(): Promise<void>;
-}
+/** Types only (erased at build): the sandbox's code is loaded on demand below. */
+export type { SandboxInfo as SandboxEndpoints, Sandbox as RunningSandbox } from "../../sandbox/index.js";
+import type { Sandbox as RunningSandbox } from "../../sandbox/index.js";
 
 export const DEFAULT_SANDBOX_DIR = path.join(".aeg", "sandbox");
 

@@ -1,6 +1,6 @@
 import type { ApiContract, OperationContract } from "@azure/arm-apimanagement";
 import { createPipelineRequest, RestError } from "@azure/core-rest-pipeline";
-import { isNotFound } from "../azure/errors.js";
+import { orMissing } from "../azure/errors.js";
 import type { Config } from "../config/schema.js";
 import { diffFields } from "../engine/plan.js";
 import type { Change, RunContext, Step } from "../engine/types.js";
@@ -119,15 +119,6 @@ async function readApiPolicy(ctx: RunContext): Promise<string | undefined> {
     throw new RestError(body.error?.message ?? `GET API policy answered ${response.status}`, { statusCode: response.status, code: body.error?.code, request, response });
   }
   return body.properties?.value;
-}
-
-async function orMissing<T>(read: Promise<T>): Promise<T | undefined> {
-  try {
-    return await read;
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
 }
 
 function apiChange(ctx: RunContext, live: ApiContract | undefined): Change {

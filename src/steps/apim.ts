@@ -1,5 +1,5 @@
 import type { ApiManagementServiceResource, DeletedServiceContract } from "@azure/arm-apimanagement";
-import { isNotFound } from "../azure/errors.js";
+import { orMissing } from "../azure/errors.js";
 import { ExitCode, UserError } from "../errors.js";
 import type { Change, FieldChange, RunContext, Step } from "../engine/types.js";
 import { APIM_ROLE } from "./apim-context.js";
@@ -28,18 +28,11 @@ export const apimStep: Step<ApimObserved> = {
 
   async observe(ctx) {
     const { resourceGroup, apim, location } = ctx.config;
-    try {
-      return { service: await ctx.arm.apim.apiManagementService.get(resourceGroup, apim.name) };
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
+    const service = await orMissing(ctx.arm.apim.apiManagementService.get(resourceGroup, apim.name));
+    if (service) return { service };
     // A soft-deleted service blocks its name for days; find it before a create fails on it.
-    try {
-      return { deleted: await ctx.arm.apim.deletedServices.getByName(apim.name, location) };
-    } catch (err) {
-      if (isNotFound(err)) return {};
-      throw err;
-    }
+    const deleted = await orMissing(ctx.arm.apim.deletedServices.getByName(apim.name, location));
+    return deleted ? { deleted } : {};
   },
 
   plan(ctx, { service, deleted }): Change[] {

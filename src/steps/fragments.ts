@@ -1,4 +1,4 @@
-import { isNotFound } from "../azure/errors.js";
+import { orMissing } from "../azure/errors.js";
 import type { Change, Step } from "../engine/types.js";
 import { FRAGMENT_IDS, type FragmentId, type TemplateSet } from "../policy/templates.js";
 import { APIM_ROLE, apimReady, serviceName } from "./apim-context.js";
@@ -25,12 +25,8 @@ export function fragmentsStep(templates: TemplateSet): Step<Map<string, string>>
       if (!apimReady(ctx)) return found;
       await Promise.all(
         FRAGMENT_IDS.map(async (id) => {
-          try {
-            const fragment = await ctx.arm.apim.policyFragment.get(ctx.config.resourceGroup, serviceName(ctx), id, { format: POLICY_FORMAT });
-            found.set(id, fragment.value ?? "");
-          } catch (err) {
-            if (!isNotFound(err)) throw err;
-          }
+          const fragment = await orMissing(ctx.arm.apim.policyFragment.get(ctx.config.resourceGroup, serviceName(ctx), id, { format: POLICY_FORMAT }));
+          if (fragment) found.set(id, fragment.value ?? "");
         }),
       );
       return found;

@@ -1,5 +1,5 @@
 import type { ResourceGroup } from "@azure/arm-resources";
-import { isNotFound } from "../azure/errors.js";
+import { orMissing } from "../azure/errors.js";
 import type { Change, Step } from "../engine/types.js";
 
 /** The resource group everything lives in; created when missing, never modified. */
@@ -9,13 +9,8 @@ export const resourceGroupStep: Step<ResourceGroup | undefined> = {
   needs: [],
   requiredRole: "Contributor on the subscription (Microsoft.Resources/subscriptions/resourceGroups/write)",
 
-  async observe(ctx) {
-    try {
-      return await ctx.arm.resources.resourceGroups.get(ctx.config.resourceGroup);
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+  observe(ctx) {
+    return orMissing(ctx.arm.resources.resourceGroups.get(ctx.config.resourceGroup));
   },
 
   plan(ctx, group): Change[] {

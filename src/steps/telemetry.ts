@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { LoggerContract } from "@azure/arm-apimanagement";
 import type { RoleAssignment } from "@azure/arm-authorization";
 import type { EHNamespace, Eventhub } from "@azure/arm-eventhub";
-import { azureCode, isNotFound } from "../azure/errors.js";
+import { azureCode, orMissing } from "../azure/errors.js";
 import { readSecretFile } from "../azure/credentials.js";
 import { diffFields } from "../engine/plan.js";
 import type { Change, RunContext, Step } from "../engine/types.js";
@@ -58,15 +58,6 @@ export const telemetryStep: Step<TelemetryObserved> = {
     return { eventHubId: hub?.id, loggerId: ctx.config.telemetry.loggerId };
   },
 };
-
-async function orMissing<T>(read: Promise<T>): Promise<T | undefined> {
-  try {
-    return await read;
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-}
 
 function hubId(ctx: RunContext): string {
   const { subscriptionId, resourceGroup, telemetry } = ctx.config;
