@@ -272,6 +272,13 @@ describe("compilation", () => {
     const frag = await restError(c.apim.policyFragment.beginCreateOrUpdateAndWait(RG, SVC, "bad-frag", { value: '<fragment><set-body>@{ var x = 1; }</set-body></fragment>', format: "rawxml" }, FAST));
     expect(frag.statusCode).toBe(400);
     expect(frag.body.error.details[0].message).toMatch(/^Error in element 'set-body' on line 1/);
+    // A C# type error (a string where an int is declared) in a fragment: refused the same way.
+    const typed = await restError(
+      c.apim.policyFragment.beginCreateOrUpdateAndWait(RG, SVC, "typed-frag", { value: '<fragment><set-variable name="n" value="@{ int n = &quot;seven&quot;; return n; }" /></fragment>', format: "xml" }, FAST),
+    );
+    expect(typed.statusCode).toBe(400);
+    expect(typed.body.error.code).toBe("ValidationError");
+    expect(typed.body.error.details[0].message).toMatch(/^Error in element 'set-variable' on line 1, column \d+: .*CS0029/);
     expect((await gw("/gw/echo/1", { headers: bearer(goodToken) })).status).toBe(200); // the stored policy is unchanged
   });
 
