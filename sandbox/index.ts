@@ -3,6 +3,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { Router, json, listen, listenPreferring, routerHandler, type Listener } from "./http.js";
+import { checkToolchain } from "./gateway/expressions/toolchain.js";
 import { Store, acquireLock, STATE_FILE } from "./store.js";
 import { loadPki, CA_CERT_FILE, CA_KEY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE, SIGNING_KEY_FILE } from "./pki.js";
 import { entraNotFound, entraRouter, type EntraContext } from "./entra.js";
@@ -226,4 +227,17 @@ export function sandboxPersonas(): { personas: Persona[]; agents: Agent[] } {
  */
 export function personaToken(stateDir: string, req: PersonaTokenRequest): Promise<string> {
   return personaTokenVia(stateDir, req, (dir) => startSandbox({ stateDir: dir }));
+}
+
+/**
+ * Why the sandbox gateway cannot run policy expressions on this machine (Mono missing), or
+ * undefined when it can. Cheap: looks for the tools, builds nothing.
+ */
+export async function gatewayToolchainProblem(): Promise<string | undefined> {
+  try {
+    await checkToolchain();
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
 }

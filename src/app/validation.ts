@@ -1,4 +1,4 @@
-import { personaDirectory } from "../azure/sandbox.js";
+import { personaDirectory, sandboxGatewayProblem } from "../azure/sandbox.js";
 import { isNotFound } from "../azure/errors.js";
 import { ConfigError, ExitCode, UserError } from "../errors.js";
 import { agentSlug } from "../policy/templates.js";
@@ -16,6 +16,11 @@ export async function validateGateway(session: Session, opts: { runId: string })
   const { config, cloud, arm } = session;
   const notes: string[] = [];
   const directory = cloud.name === "custom" ? await personaDirectory(cloud.authority) : undefined;
+  if (directory) {
+    // A sandbox tenant's gateway runs the policies' C# with Mono on this machine.
+    const problem = await sandboxGatewayProblem();
+    if (problem) throw new SandboxGatewayUnavailable(problem);
+  }
   let scenarios: Scenario[] = configuredScenarios(config);
   if (scenarios.length === 0 && directory) {
     scenarios = personaScenarios(directory.personas, config);
@@ -68,5 +73,12 @@ export async function validateGateway(session: Session, opts: { runId: string })
     return { results, notes };
   } finally {
     await records.close();
+  }
+}
+
+/** The sandbox gateway cannot run here: validation is impossible, not failed. */
+export class SandboxGatewayUnavailable extends UserError {
+  constructor(problem: string) {
+    super(`validation: the sandbox gateway cannot run policy expressions on this machine (${problem.split(". ")[0]})`, ExitCode.usage, "Install Mono: apt-get install -y mono-mcs mono-runtime libnewtonsoft-json5.0-cil");
   }
 }

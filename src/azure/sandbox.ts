@@ -87,3 +87,9 @@ export async function personaDirectory(authority: string): Promise<
     },
   };
 }
+
+/** Why the sandbox gateway cannot run policy expressions here (no Mono), or undefined. */
+export async function sandboxGatewayProblem(): Promise<string | undefined> {
+  const sandbox = await import("../../sandbox/index.js");
+  return sandbox.gatewayToolchainProblem();
+}

@@ -4,7 +4,7 @@ import { Flags } from "@oclif/core";
 import { AegCommand } from "../app/base-command.js";
 import { environmentFlags } from "../app/flags.js";
 import { openSession, type Session } from "../app/session.js";
-import { validateGateway } from "../app/validation.js";
+import { SandboxGatewayUnavailable, validateGateway } from "../app/validation.js";
 import type { ScenarioResult } from "../validate/run.js";
 import { Engine } from "../engine/runner.js";
 import type { StepReport } from "../engine/types.js";
@@ -127,6 +127,11 @@ async function runSetupValidation(session: Session, reporter: Reporter): Promise
     reporter.say(`Validation: ${results.length - failed.length} of ${results.length} scenarios passed.`);
     return { passed: failed.length === 0, scenarios: results };
   } catch (err) {
+    // Setup itself succeeded; validation cannot run here. Say why and how to fix it.
+    if (err instanceof SandboxGatewayUnavailable) {
+      reporter.say(`Validation skipped: ${err.message.replace(/^validation: /, "")}. ${err.hint ?? ""}`.trim());
+      return { passed: true, skipped: "sandbox gateway unavailable", scenarios: [] };
+    }
     // No plan is not a failed setup: say how to add one.
     if (err instanceof ConfigError && err.problems[0]?.startsWith("validation.scenarios: no validation plan")) {
       reporter.say("Validation skipped: no validation plan (add validation.scenarios to aeg.yaml, or pass --skip-validation).");

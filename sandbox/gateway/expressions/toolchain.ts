@@ -67,6 +67,14 @@ export async function prepareToolchain(opts: ToolchainOptions): Promise<Toolchai
   return { mono, mcsExe, newtonsoftDll, buildDir, workerExe };
 }
 
+/** Mono, mcs and Newtonsoft are where prepareToolchain expects them; throws with the install hint. */
+export async function checkToolchain(opts: Pick<ToolchainOptions, "mono" | "mcsExe" | "newtonsoftDll"> = {}): Promise<void> {
+  await checkMono(opts.mono ?? "mono");
+  const mcsExe = opts.mcsExe ?? "/usr/lib/mono/4.5/mcs.exe";
+  if (!existsSync(mcsExe)) throw new Error(`${mcsExe} not found. ${INSTALL_HINT}`);
+  if (!opts.newtonsoftDll) await findNewtonsoft();
+}
+
 async function checkMono(mono: string): Promise<void> {
   const result = await run(mono, ["--version"]).catch((err: NodeJS.ErrnoException) => {
     if (err.code === "ENOENT") throw new Error(`'${mono}' not found. ${INSTALL_HINT}`);
