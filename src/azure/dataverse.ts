@@ -1,6 +1,7 @@
 import type { TokenCredential } from "@azure/core-auth";
 import { RequestCounter } from "./arm.js";
-import { ServiceClient, type RetryOptions } from "./service-pipeline.js";
+import { statusOf } from "./errors.js";
+import { ServiceClient, type RetryOptions, type ServiceResponse } from "./service-pipeline.js";
 
 /** Dataverse error codes aeg reacts to (reference: dataverse-web-api.md §2). */
 export const DUPLICATE_RECORD = "0x80040237";
@@ -42,6 +43,32 @@ export interface RolePrivilege {
   PrivilegeName?: string | null;
   /** A depth name (Basic, Local, Deep, Global), or a number from some clients' answers. */
   Depth: string | number;
+}
+
+/** A column as the metadata API returns it (the fields aeg compares). */
+export interface AttributeMetadata {
+  LogicalName: string;
+  AttributeType: string;
+  MaxLength?: number;
+  IsPrimaryName?: boolean;
+  OptionSet?: { Options?: Array<{ Value: number }> } | null;
+}
+
+export interface EntityKeyMetadata {
+  SchemaName: string;
+  LogicalName: string;
+  KeyAttributes: string[];
+  EntityKeyIndexStatus: string;
+}
+
+/** A table with its columns and alternate keys. */
+export interface TableMetadata {
+  LogicalName: string;
+  SchemaName: string;
+  EntitySetName: string;
+  OwnershipType: string;
+  Attributes: AttributeMetadata[];
+  Keys: EntityKeyMetadata[];
 }
 
 export interface BotRow {
@@ -121,6 +148,44 @@ export class DataverseClient {
   async tableByLogicalName(logicalName: string): Promise<TableDefinition | undefined> {
     const [table] = await this.list<TableDefinition>(`/EntityDefinitions${q({ $select: "LogicalName,SchemaName,EntitySetName,Privileges", $filter: `LogicalName eq ${lit(logicalName)}` })}`);
     return table;
+  }
+
+  /** A table with its columns and keys; undefined when it does not exist (404 0x80040217). */
+  async tableMetadata(logicalName: string): Promise<TableMetadata | undefined> {
+    const table = `EntityDefinitions(LogicalName=${lit(logicalName)})`;
+    let body: TableMetadata;
+    try {
+      body = (await this.service.send("GET", `/${table}?$select=LogicalName,SchemaName,EntitySetName,OwnershipType&$expand=Attributes,Keys`)).body as TableMetadata;
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
+    // Dataverse returns a choice column's options only through a cast with $expand (§6).
+    if (body.Attributes.some((a) => a.AttributeType === "Picklist" && !a.OptionSet)) {
+      const picklists = await this.list<AttributeMetadata>(`/${table}/Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata?$select=LogicalName&$expand=OptionSet`);
+      for (const p of picklists) {
+        const a = body.Attributes.find((x) => x.LogicalName === p.LogicalName);
+        if (a) a.OptionSet = p.OptionSet ?? null;
+      }
+    }
+    return body;
+  }
+
+  async createTable(body: Record<string, unknown>): Promise<void> {
+    await this.service.send("POST", "/EntityDefinitions", body);
+  }
+
+  async createAttribute(tableLogicalName: string, body: Record<string, unknown>): Promise<void> {
+    await this.service.send("POST", `/EntityDefinitions(LogicalName=${lit(tableLogicalName)})/Attributes`, body);
+  }
+
+  async createKey(tableLogicalName: string, body: Record<string, unknown>): Promise<void> {
+    await this.service.send("POST", `/EntityDefinitions(LogicalName=${lit(tableLogicalName)})/Keys`, body);
+  }
+
+  /** POSTs a `$batch` multipart body as is; the caller builds and reads the parts. */
+  async batch(body: string, boundary: string, headers: Record<string, string> = {}): Promise<ServiceResponse> {
+    return this.service.sendText("POST", "/$batch", { text: body, contentType: `multipart/mixed; boundary=${boundary}` }, headers);
   }
 
   async rolePrivileges(roleId: string): Promise<RolePrivilege[]> {

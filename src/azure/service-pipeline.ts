@@ -117,11 +117,16 @@ export class ServiceClient {
   }
 
   async send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ServiceResponse> {
+    return this.sendText(method, path, body === undefined ? undefined : { text: JSON.stringify(body), contentType: "application/json" }, headers);
+  }
+
+  /** As `send`, with a body that is not JSON (a `$batch` multipart body). */
+  async sendText(method: string, path: string, body: { text: string; contentType: string } | undefined, headers: Record<string, string> = {}): Promise<ServiceResponse> {
     const request = createPipelineRequest({
       url: path.startsWith("https://") ? path : `${this.baseUrl}${path}`,
       method: method as "GET",
-      headers: createHttpHeaders({ Accept: "application/json", ...this.defaultHeaders, ...(body !== undefined ? { "Content-Type": "application/json" } : {}), ...headers }),
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      headers: createHttpHeaders({ Accept: "application/json", ...this.defaultHeaders, ...(body ? { "Content-Type": body.contentType } : {}), ...headers }),
+      ...(body ? { body: body.text } : {}),
     });
     const response = await this.pipeline.sendRequest(this.http, request);
     const text = response.bodyAsText ?? "";

@@ -73,7 +73,7 @@ export class Journal {
  * One writer per environment. The lock file names the holder's pid; a lock left by a process that
  * no longer exists (a run killed with -9) is taken over at once instead of waiting for a timeout.
  */
-class RunLock {
+export class RunLock {
   private constructor(private readonly file: string) {}
 
   static async acquire(file: string): Promise<RunLock> {

@@ -75,7 +75,8 @@ export class Engine {
     for (const level of levels(this.steps)) {
       await Promise.all(
         level.map(async (step) => {
-          const blocked = step.needs.find((n) => reports.get(n)?.status === "failed" || reports.get(n)?.status === "skipped");
+          // A step skipped by configuration (nothing to do) does not block; one not run because its own inputs failed does.
+          const blocked = step.needs.find((n) => reports.get(n)?.status === "failed" || (reports.get(n)?.status === "skipped" && reports.get(n)?.error));
           if (blocked) {
             const report: StepReport = { id: step.id, title: step.title, status: "skipped", changes: [], error: `not run: ${blocked} did not complete` };
             reports.set(step.id, report);

@@ -29,7 +29,8 @@ export function dataverseAccessStep(templates: TemplateSet): Step<DataverseAcces
   return {
     id: "dataverse-access",
     title: "Dataverse application user and least-privilege role",
-    needs: ["apim"],
+    // After the decision-log step: Create on that table can only be granted once the table exists.
+    needs: ["apim", "decision-log"],
     requiredRole: ROLE,
 
     async observe(ctx) {

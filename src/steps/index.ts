@@ -3,6 +3,7 @@ import type { TemplateSet } from "../policy/templates.js";
 import { apiStep } from "./api.js";
 import { apimStep } from "./apim.js";
 import { dataverseAccessStep } from "./dataverse-access.js";
+import { decisionLogStep } from "./decision-log.js";
 import { graphGrantStep } from "./graph-grant.js";
 import { fragmentsStep } from "./fragments.js";
 import { namedValuesStep } from "./named-values.js";
@@ -11,5 +12,5 @@ import { telemetryStep } from "./telemetry.js";
 
 /** The setup steps in seed order; the engine orders them by their `needs`. */
 export function setupSteps(templates: TemplateSet): Step[] {
-  return [resourceGroupStep, apimStep, namedValuesStep, telemetryStep, fragmentsStep(templates), apiStep(templates), dataverseAccessStep(templates), graphGrantStep] as Step[];
+  return [resourceGroupStep, apimStep, namedValuesStep, telemetryStep, fragmentsStep(templates), apiStep(templates), decisionLogStep, dataverseAccessStep(templates), graphGrantStep] as Step[];
 }

@@ -32,6 +32,7 @@ describe("aeg setup against a sandbox tenant", () => {
       telemetry: "created",
       fragments: "created",
       api: "created",
+      "decision-log": "skipped",
       "dataverse-access": "created",
       "graph-grant": "skipped",
     });
@@ -52,7 +53,7 @@ describe("aeg setup against a sandbox tenant", () => {
     expect(run.code).toBe(0);
     const out = json(run.stdout);
     expect(out.status).toBe("in-sync");
-    expect(out.steps.every((s) => s.status === "ok" || (s.id === "graph-grant" && s.status === "skipped"))).toBe(true);
+    expect(out.steps.every((s) => s.status === "ok" || (["graph-grant", "decision-log"].includes(s.id) && s.status === "skipped"))).toBe(true);
     expect(out.arm.writes).toBe(0);
     expect(await tenant.armWrites()).toBe(0);
   });

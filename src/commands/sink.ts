@@ -1,0 +1,97 @@
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { Flags } from "@oclif/core";
+import { AegCommand } from "../app/base-command.js";
+import { environmentFlags } from "../app/flags.js";
+import { openSession } from "../app/session.js";
+import { DataverseClient } from "../azure/dataverse.js";
+import { CORRELATION_KEY, DECISION_LOG_LOGICAL_NAME } from "../dataverse/decision-log-table.js";
+import { RunLock } from "../engine/journal.js";
+import { ExitCode, UserError } from "../errors.js";
+import { FileCheckpointStore } from "../sink/checkpoint-store.js";
+import { DecisionSink } from "../sink/sink.js";
+import { DecisionLogWriter } from "../sink/writer.js";
+
+const SERVICE_BUS_SUFFIX: Record<string, string> = { AzureUSGovernment: "servicebus.usgovcloudapi.net", AzureChinaCloud: "servicebus.chinacloudapi.cn" };
+
+export default class Sink extends AegCommand {
+  static override summary = "Write the gateway's decision records from the Event Hub into fsi_aegdecisionlog";
+  static override description = `A long-running consumer: reads every decision record from the telemetry Event Hub and upserts it into the Dataverse table fsi_aegdecisionlog on its correlation id, in $batch requests, honouring Dataverse's 429 Retry-After. Each partition is checkpointed in --checkpoint-dir only after its rows are written, so a restarted sink neither loses nor duplicates a row. Malformed events are logged (stderr, one line each) and counted, and never stop it.
+
+Runs until SIGINT or SIGTERM (then writes what it has read, checkpoints and exits 0); --once drains what the hub holds now and exits. One sink per checkpoint directory.
+
+Exit codes: 0 stopped cleanly or drained (poison events included, they are counted), 1 unexpected error, 2 usage or configuration (the table or its key is missing, another sink holds the directory), 3 authentication or permission (Event Hubs Data Receiver, Dataverse privileges).`;
+  static override examples = ["<%= config.bin %> sink --env prod", "<%= config.bin %> sink --once --json"];
+
+  static override flags = {
+    ...environmentFlags,
+    once: Flags.boolean({ description: "drain what the hub holds now, then exit (tests, cron)" }),
+    "checkpoint-dir": Flags.string({ description: "where checkpoints are kept (default: .aeg/sink/<env>/); in a container, mount a volume here" }),
+    "consumer-group": Flags.string({ description: "Event Hubs consumer group", default: "$Default" }),
+    "batch-size": Flags.integer({ description: "rows per $batch request", default: 100, min: 1, max: 1000 }),
+    "flush-ms": Flags.integer({ description: "longest a read row waits before its batch is sent", default: 1000, min: 10 }),
+  };
+
+  protected async execute(): Promise<number> {
+    const { flags } = await this.parse(Sink);
+    const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+    const session = await openSession(flags, { lock: false });
+    let lock: RunLock | undefined;
+    let stopOn: ((signal: NodeJS.Signals) => void) | undefined;
+    try {
+      const { config, cloud } = session;
+      await requireTable(session.identity.dataverse(config.dataverse.url), config.dataverse.decisionLog.enabled);
+      // Writes see every 429 themselves (no pipeline retry), so they can wait it out and count it.
+      const dataverse = new DataverseClient(config.dataverse.url, session.credential, undefined, { maxRetries: 0 });
+
+      const dir = path.resolve(flags["checkpoint-dir"] ?? path.join(".aeg", "sink", session.environment));
+      await mkdir(dir, { recursive: true });
+      lock = await RunLock.acquire(path.join(dir, "sink.lock"));
+
+      if (cloud.eventHubsEndpoint && /^[a-z]+:\/\/\d+\.\d+\.\d+\.\d+/.test(cloud.eventHubsEndpoint)) process.noDeprecation = true;
+      const source = {
+        fullyQualifiedNamespace: `${config.telemetry.namespace}.${SERVICE_BUS_SUFFIX[cloud.name] ?? "servicebus.windows.net"}`,
+        eventHub: config.telemetry.eventHub,
+        consumerGroup: flags["consumer-group"],
+        ...(cloud.eventHubsEndpoint ? { customEndpointAddress: cloud.eventHubsEndpoint } : {}),
+      };
+      const writer = new DecisionLogWriter(dataverse, { baseDelayMs: 1000, maxTransientAttempts: 6, log, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) });
+      const sink = new DecisionSink(source, session.credential, new FileCheckpointStore(dir), writer, { once: flags.once, batchSize: flags["batch-size"], flushIntervalMs: flags["flush-ms"], log });
+      // `on`, not `once`: write-file-atomic's signal-exit re-raises a signal when it finds no other
+      // listener left, which would kill the sink in the middle of its graceful stop.
+      stopOn = (signal: NodeJS.Signals) => {
+        log(`${signal}: writing what was read, then stopping`);
+        sink.stop();
+      };
+      process.on("SIGINT", stopOn);
+      process.on("SIGTERM", stopOn);
+      log(`sink: ${source.fullyQualifiedNamespace}/${source.eventHub} (${source.consumerGroup}) → ${config.dataverse.url} ${DECISION_LOG_LOGICAL_NAME}; checkpoints in ${dir}`);
+      const summary = await sink.run();
+      const line = `received ${summary.received}, written ${summary.written}, poison ${summary.poison}, batches ${summary.batches}, throttled ${summary.throttled}`;
+      if (this.argv.includes("--json")) process.stdout.write(`${JSON.stringify({ schemaVersion: 1, command: "sink", status: "stopped", exitCode: ExitCode.ok, environment: session.environment, ...summary })}\n`);
+      else log(`sink stopped: ${line}`);
+      return ExitCode.ok;
+    } finally {
+      if (stopOn) {
+        process.off("SIGINT", stopOn);
+        process.off("SIGTERM", stopOn);
+      }
+      await lock?.release();
+      await session.close();
+    }
+  }
+}
+
+/** The sink writes through the alternate key: without the table and an active key nothing can land. */
+async function requireTable(dataverse: DataverseClient, enabled: boolean): Promise<void> {
+  const table = await dataverse.tableMetadata(DECISION_LOG_LOGICAL_NAME);
+  const key = table?.Keys.find((k) => k.KeyAttributes.length === 1 && k.KeyAttributes[0] === CORRELATION_KEY.attribute);
+  if (!table || !key) {
+    throw new UserError(
+      `${DECISION_LOG_LOGICAL_NAME}: ${table ? "the table has no alternate key on fsi_correlationid" : "no such table"} in ${dataverse.environmentUrl}`,
+      ExitCode.usage,
+      enabled ? "Run aeg setup to create it." : "Set dataverse.decisionLog.enabled: true in aeg.yaml and run aeg setup to create it.",
+    );
+  }
+  if (key.EntityKeyIndexStatus !== "Active") throw new UserError(`${DECISION_LOG_LOGICAL_NAME}: the correlation-id key is ${key.EntityKeyIndexStatus}, not Active`, ExitCode.usage, "Dataverse builds a new key in the background: wait a few minutes and start the sink again.");
+}
