@@ -1,7 +1,9 @@
 import { personaDirectory, sandboxGatewayProblem } from "../azure/sandbox.js";
 import { isNotFound } from "../azure/errors.js";
+import type { Config } from "../config/schema.js";
 import { ConfigError, ExitCode, UserError } from "../errors.js";
 import { agentSlug } from "../policy/templates.js";
+import { DecisionLogRows } from "../validate/decision-log-rows.js";
 import { EventHubRecords } from "../validate/eventhub-records.js";
 import { runValidation, type ScenarioResult } from "../validate/run.js";
 import { configuredScenarios, personaScenarios, type Scenario } from "../validate/scenarios.js";
@@ -67,6 +69,8 @@ export async function validateGateway(session: Session, opts: { runId: string })
       url: (agentId) => `${service.gatewayUrl}/${config.gateway.apiPath}/${agentSlug(agents.get(agentId)!.id)}`,
       token: (plan) => scenarioToken(plan, tokens),
       records,
+      // When the sink writes decisions to Dataverse, each one must land there too.
+      ...(checksDecisionLog(config) ? { table: new DecisionLogRows(session.identity.dataverse(config.dataverse.url)) } : {}),
       deadlineMs: (config.validation?.deadlineSeconds ?? 60) * 1000,
       runId: opts.runId,
     });
@@ -81,4 +85,9 @@ export class SandboxGatewayUnavailable extends UserError {
   constructor(problem: string) {
     super(`validation: the sandbox gateway cannot run policy expressions on this machine (${problem.split(". ")[0]})`, ExitCode.usage, "Install Mono: apt-get install -y mono-mcs mono-runtime libnewtonsoft-json5.0-cil");
   }
+}
+
+/** Rows are expected in fsi_aegdecisionlog when the decision log is on, unless the plan says not to. */
+export function checksDecisionLog(config: Config): boolean {
+  return config.validation?.checkDecisionLog ?? config.dataverse.decisionLog.enabled;
 }

@@ -184,6 +184,11 @@ export class DataverseClient {
   }
 
   /** POSTs a `$batch` multipart body as is; the caller builds and reads the parts. */
+  /** Rows of an entity set whose string column equals a value (e.g. decision-log rows by correlation id). */
+  async rowsWhere<T>(entitySet: string, column: string, value: string, select: string[]): Promise<T[]> {
+    return this.list<T>(`/${entitySet}${q({ $select: select.join(","), $filter: `${column} eq ${lit(value)}` })}`);
+  }
+
   async batch(body: string, boundary: string, headers: Record<string, string> = {}): Promise<ServiceResponse> {
     return this.service.sendText("POST", "/$batch", { text: body, contentType: `multipart/mixed; boundary=${boundary}` }, headers);
   }

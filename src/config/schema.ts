@@ -161,6 +161,8 @@ const validation = z
     /** How long to wait for each decision record to arrive. */
     deadlineSeconds: z.int().min(1).max(600).default(60),
     consumerGroup: nonEmpty().default("$Default"),
+    /** Also require each record in fsi_aegdecisionlog (written by `aeg sink`); default: when the decision log is enabled. */
+    checkDecisionLog: z.boolean().optional(),
     /** Empty: on a sandbox tenant, its personas; elsewhere there is nothing to validate. */
     scenarios: z.array(scenario).default([]),
   })

@@ -79,7 +79,7 @@ export function judge(scenario: Scenario, correlationId: string, answer: Answer,
     if (record.denyReason !== expect.denyReason) problems.push(`record denyReason ${String(record.denyReason)}, expected ${expect.denyReason}`);
     if (record.httpStatus !== expect.status) problems.push(`record httpStatus ${String(record.httpStatus)}, expected ${expect.status}`);
   }
-  if (sinkRows && sinkRows.length !== 1) problems.push(`${sinkRows.length} rows with this correlation id in fsi_aegdecisionlog, expected exactly one`);
+  if (sinkRows && sinkRows.length !== 1) problems.push(`${sinkRows.length} rows with this correlation id in fsi_aegdecisionlog, expected exactly one${sinkRows.length === 0 ? " (is aeg sink running?)" : ""}`);
   return {
     name: scenario.name,
     agentId: scenario.agentId,

@@ -7,7 +7,7 @@ import { XMLParser } from "fast-xml-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { assertTrafficConformsToSpecs } from "../support/fidelity.js";
-import { runAeg, testTenant, type TestTenant } from "../support/cli.js";
+import { runAeg, spawnAeg, testTenant, type TestTenant } from "../support/cli.js";
 
 const RG = "rg-aeg-sandbox";
 const SVC = "apim-aeg-sandbox";
@@ -100,5 +100,31 @@ describe("aeg validate", () => {
     const repaired = await aeg("setup", "--ci");
     expect(repaired.code).toBe(0);
     expect(repaired.stderr).toMatch(/Validation: (\d+) of \1 scenarios passed/);
+  });
+});
+
+describe("with the decision log on", () => {
+  it("validation also requires each record in fsi_aegdecisionlog: fails (exit 5) with no sink, passes with aeg sink running", async () => {
+    const raw = parse(await readFile(config, "utf8")) as Record<string, any>;
+    const withLog = path.join(tenant.cwd, "decision-log.yaml");
+    await writeFile(withLog, stringify({ ...raw, dataverse: { ...raw.dataverse, decisionLog: { enabled: true } } }));
+    const run = (...args: string[]) => runAeg([...args, "--config", withLog], { cwd: tenant.cwd });
+    expect((await run("setup", "--ci", "--skip-validation")).code).toBe(0);
+
+    const stopped = await run("validate", "--ci");
+    expect(stopped.code).toBe(5);
+    expect(stopped.stdout).toContain("0 rows with this correlation id in fsi_aegdecisionlog, expected exactly one (is aeg sink running?)");
+
+    const sink = spawnAeg(["sink", "--config", withLog], { cwd: tenant.cwd });
+    const sinkExit = new Promise<number | null>((resolve) => sink.on("close", resolve));
+    try {
+      const landed = await run("validate", "--ci", "--json");
+      expect(landed.code).toBe(0);
+      const scenarios = (JSON.parse(landed.stdout) as { scenarios: Array<{ actual: { sinkRows?: number } }> }).scenarios;
+      expect(scenarios.every((s) => s.actual.sinkRows === 1)).toBe(true);
+    } finally {
+      sink.kill("SIGTERM");
+    }
+    expect(await sinkExit).toBe(0);
   });
 });
