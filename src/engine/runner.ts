@@ -88,8 +88,8 @@ export class Engine {
             // Upstream writes can change this step's inputs (a principal id now exists): plan again.
             let current = this.planned.get(step.id)!;
             if (step.needs.some((n) => changed.has(n))) current = await this.observeAndPlan(step);
-            const todo = pending(current.changes);
-            if (todo.length === 0) {
+            const writes = pending(current.changes);
+            if (writes.length === 0) {
               await this.base.journal.record(step.id, { status: "done", inputsHash, outputs: current.outputs, error: undefined });
               const report = this.report(step, current.changes);
               reports.set(step.id, report);
@@ -98,7 +98,7 @@ export class Engine {
             }
             await this.base.journal.record(step.id, { status: "applying", inputsHash, error: undefined });
             const ctx = this.context(step);
-            for (const change of todo) {
+            for (const change of writes) {
               const write = change.write;
               if (!write) continue;
               await (change.apimWrite ? this.apimWrites.run(() => write(ctx)) : write(ctx));
@@ -114,7 +114,7 @@ export class Engine {
             }
             changed.add(step.id);
             await this.base.journal.record(step.id, { status: "done", outputs: verified.outputs });
-            const report: StepReport = { id: step.id, title: step.title, status: appliedStatus(planStatus(todo)), changes: current.changes };
+            const report: StepReport = { id: step.id, title: step.title, status: appliedStatus(planStatus(writes)), changes: current.changes };
             reports.set(step.id, report);
             this.events.finished(step, report);
           } catch (err) {

@@ -41,18 +41,18 @@ export class DecisionLogWriter {
 
   async write(rows: DecisionRow[]): Promise<WriteOutcome> {
     const rejected: WriteOutcome["rejected"] = [];
-    let todo = rows;
+    let remaining = rows;
     let transient = 0;
-    while (todo.length > 0) {
+    while (remaining.length > 0) {
       let results: PartResult[];
       try {
-        results = await this.send(todo);
+        results = await this.send(remaining);
       } catch (err) {
         const status = statusOf(err);
         if (status === 429) {
           this.stats.throttled++;
           const wait = retryAfterMs((err as { response?: { headers: { get(n: string): string | undefined } } }).response?.headers.get("retry-after")) ?? this.opts.baseDelayMs;
-          this.opts.log(`Dataverse throttled a batch of ${todo.length} (429); waiting ${Math.ceil(wait / 1000)} s as Retry-After asks`);
+          this.opts.log(`Dataverse throttled a batch of ${remaining.length} (429); waiting ${Math.ceil(wait / 1000)} s as Retry-After asks`);
           await this.opts.sleep(wait);
           continue;
         }
@@ -61,7 +61,7 @@ export class DecisionLogWriter {
         }
         if ((status === undefined || status >= 500) && ++transient < this.opts.maxTransientAttempts) {
           const wait = this.opts.baseDelayMs * 2 ** (transient - 1);
-          this.opts.log(`Dataverse batch failed (${status ?? (err as Error).message}); retrying ${todo.length} rows in ${wait} ms`);
+          this.opts.log(`Dataverse batch failed (${status ?? (err as Error).message}); retrying ${remaining.length} rows in ${wait} ms`);
           await this.opts.sleep(wait);
           continue;
         }
@@ -71,7 +71,7 @@ export class DecisionLogWriter {
       const retry: DecisionRow[] = [];
       let throttledWait: number | undefined;
       let serverError = false;
-      todo.forEach((row, i) => {
+      remaining.forEach((row, i) => {
         const r = results[i];
         if (r && r.status < 300) return;
         if (!r || r.status >= 500) {
@@ -86,13 +86,13 @@ export class DecisionLogWriter {
       });
       if (throttledWait !== undefined) {
         this.stats.throttled++;
-        this.opts.log(`Dataverse throttled ${retry.length} of ${todo.length} rows in a batch (429); waiting ${Math.ceil(throttledWait / 1000)} s as Retry-After asks`);
+        this.opts.log(`Dataverse throttled ${retry.length} of ${remaining.length} rows in a batch (429); waiting ${Math.ceil(throttledWait / 1000)} s as Retry-After asks`);
         await this.opts.sleep(throttledWait);
       } else if (serverError) {
         if (++transient >= this.opts.maxTransientAttempts) throw new Error(`Dataverse kept failing ${retry.length} upserts with 5xx`);
         await this.opts.sleep(this.opts.baseDelayMs * 2 ** (transient - 1));
       }
-      todo = retry;
+      remaining = retry;
     }
     return { rejected };
   }
