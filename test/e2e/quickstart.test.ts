@@ -1,4 +1,4 @@
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -10,6 +10,8 @@ describe("the quick start: aeg setup --sandbox with no configuration", () => {
     const first = await runAeg(["setup", "--sandbox"], { cwd });
     expect(first.stderr).toMatch(/using the sandbox sample configuration \(two agents\)/);
     expect(first.stderr).toMatch(/Setup complete/);
+    // It ends with the validation matrix against the sandbox gateway, every scenario passing.
+    expect(first.stderr).toMatch(/Validation: (\d+) of \1 scenarios passed\./);
     expect(first.code).toBe(0);
 
     const second = await runAeg(["setup", "--sandbox", "--json"], { cwd });
@@ -21,6 +23,9 @@ describe("the quick start: aeg setup --sandbox with no configuration", () => {
     expect(dry.code).toBe(0);
     expect(dry.stderr).toMatch(/Dry run: everything is in sync/);
     expect((await runAeg(["doctor", "--sandbox"], { cwd })).code).toBe(0);
+    const junit = await runAeg(["validate", "--sandbox", "--junit", "out.xml"], { cwd });
+    expect(junit.code).toBe(0);
+    expect(await readFile(path.join(cwd, "out.xml"), "utf8")).toMatch(/<testsuites name="aeg validate" tests="\d+" failures="0"/);
 
     // The on-disk tenant (no server running) still answers for personas and tokens.
     const token = await runAeg(["sandbox", "token", "--persona", "alice", "--v2"], { cwd });
