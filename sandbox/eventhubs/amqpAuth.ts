@@ -10,7 +10,6 @@ export const SAS_KEY_NAME = "RootManageSharedAccessKey";
 export const JWT_TOKEN_TYPE = "jwt";
 export const SAS_TOKEN_TYPE = "servicebus.windows.net:sastoken";
 
-const OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
 const DATA_OWNER = "f526a384-b230-433a-b45c-95f59c4a2dec";
 const DATA_SENDER = "2b629674-e913-4c01-ae53-ef4638d8f975";
 const DATA_RECEIVER = "a638d3c7-ab3a-418d-83e6-5f17a39d4fde";
@@ -20,8 +19,9 @@ const DATA_RECEIVER = "a638d3c7-ab3a-418d-83e6-5f17a39d4fde";
  * app is Owner); note that Azure's Owner carries no data actions, so Azure itself would refuse it.
  */
 const ROLES_FOR: Record<Right, string[]> = {
-  send: [DATA_SENDER, DATA_OWNER, OWNER],
-  listen: [DATA_RECEIVER, DATA_OWNER, OWNER],
+  // As in Azure, Owner (a control-plane role) carries no data actions.
+  send: [DATA_SENDER, DATA_OWNER],
+  listen: [DATA_RECEIVER, DATA_OWNER],
 };
 
 export type Right = "send" | "listen";
@@ -101,7 +101,9 @@ export function allows(ctx: AuthContext, claim: Claim, ns: EhNamespace, hub: str
   }
   const s = ctx.state;
   const principal = claim.principalId.toLowerCase();
-  if (s.apps.operator.objectId.toLowerCase() === principal && ROLES_FOR[right].includes(OWNER)) return true; // Owner of the subscription
+  // The operator app stands for an administrator who was granted Azure Event Hubs Data Owner on the
+  // subscription to run `aeg validate` and `aeg sink` (documented in the sandbox README).
+  if (s.apps.operator.objectId.toLowerCase() === principal && ROLES_FOR[right].includes(DATA_OWNER)) return true;
   const hubId = `/subscriptions/${s.subscriptionId}/resourceGroups/${ns.resourceGroup}/providers/Microsoft.EventHub/namespaces/${ns.name}/eventhubs/${hub}`.toLowerCase();
   return Object.values(s.roleAssignments).some((a) => {
     if (a.principalId.toLowerCase() !== principal || !ROLES_FOR[right].includes(a.roleDefinitionGuid.toLowerCase())) return false;
