@@ -238,11 +238,16 @@ export function acquireLock(dir: string): () => void {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       const pid = Number(fs.readFileSync(file, "utf8").trim());
       if (Number.isInteger(pid) && pid > 0 && pidAlive(pid)) {
-        throw new Error(`The sandbox state directory ${dir} is in use by another sandbox (process ${pid}). Stop it first, or use another state directory.`);
+        throw new SandboxInUseError(`the sandbox state directory ${dir} is in use by another sandbox (process ${pid})`);
       }
       // The holder died without releasing (e.g. kill -9): the lock is stale.
       fs.rmSync(file, { force: true });
     }
   }
   throw new Error(`Could not lock the sandbox state directory ${dir}.`);
+}
+
+/** Another live sandbox holds this state directory. */
+export class SandboxInUseError extends Error {
+  override readonly name = "SandboxInUseError";
 }

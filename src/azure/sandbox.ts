@@ -3,6 +3,7 @@
  * against Azure never pays for it at start-up.
  */
 import path from "node:path";
+import { ExitCode, UserError } from "../errors.js";
 
 /** Types only (erased at build): the sandbox's code is loaded on demand below. */
 export type { SandboxInfo as SandboxEndpoints, Sandbox as RunningSandbox } from "../../sandbox/index.js";
@@ -12,12 +13,29 @@ export const DEFAULT_SANDBOX_DIR = path.join(".aeg", "sandbox");
 
 export async function startSandbox(opts: { stateDir: string; port?: number; apimActivationMs?: number }): Promise<RunningSandbox> {
   const sandbox = await import("../../sandbox/index.js");
-  return sandbox.startSandbox(opts);
+  try {
+    return await sandbox.startSandbox(opts);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EADDRINUSE") {
+      throw new UserError(`--port: ${opts.port ?? "the port"} is already in use`, ExitCode.usage, "Pick another port, or leave --port out for a free one.");
+    }
+    throw inUse(err);
+  }
+}
+
+/** Another live sandbox on the same state directory is a usage error (exit 2), not a bug. */
+function inUse(err: unknown): unknown {
+  if (err instanceof Error && err.name === "SandboxInUseError") {
+    return new UserError(err.message, ExitCode.usage, "Stop it, talk to it with --config <its state dir>/aeg.yaml (aeg sandbox start writes one), or use another --sandbox-dir / --state-dir.");
+  }
+  return err;
 }
 
 export async function resetSandbox(stateDir: string): Promise<void> {
   const sandbox = await import("../../sandbox/index.js");
-  await sandbox.resetSandbox(stateDir);
+  await sandbox.resetSandbox(stateDir).catch((err: unknown) => {
+    throw inUse(err);
+  });
 }
 
 export interface SandboxPersona {
