@@ -4,7 +4,7 @@ import type { CloudProfile } from "../azure/cloud.js";
 import type { Journal } from "./journal.js";
 import type { IdentityServices } from "../azure/identity-services.js";
 
-export type StepId = "resource-group" | "apim" | "named-values" | "telemetry" | "fragments" | "api" | "decision-log" | "dataverse-access" | "graph-grant";
+export type StepId = "resource-group" | "apim" | "named-values" | "telemetry" | "fragments" | "api" | "retired-agents" | "decision-log" | "dataverse-access" | "graph-grant";
 
 /** What a plan says about one step. */
 export type PlanStatus = "create" | "update" | "delete" | "ok" | "skipped" | "unverifiable";

@@ -8,9 +8,10 @@ import { graphGrantStep } from "./graph-grant.js";
 import { fragmentsStep } from "./fragments.js";
 import { namedValuesStep } from "./named-values.js";
 import { resourceGroupStep } from "./resource-group.js";
+import { retiredAgentsStep } from "./retired-agents.js";
 import { telemetryStep } from "./telemetry.js";
 
 /** The setup steps in seed order; the engine orders them by their `needs`. */
 export function setupSteps(templates: TemplateSet): Step[] {
-  return [resourceGroupStep, apimStep, namedValuesStep, telemetryStep, fragmentsStep(templates), apiStep(templates), decisionLogStep, dataverseAccessStep(templates), graphGrantStep] as Step[];
+  return [resourceGroupStep, apimStep, namedValuesStep, telemetryStep, fragmentsStep(templates), apiStep(templates), retiredAgentsStep, decisionLogStep, dataverseAccessStep(templates), graphGrantStep] as Step[];
 }

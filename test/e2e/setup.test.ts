@@ -1,3 +1,6 @@
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { parse, stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assertTrafficConformsToSpecs } from "../support/fidelity.js";
 import { runAeg, testTenant, type TestTenant } from "../support/cli.js";
@@ -32,6 +35,7 @@ describe("aeg setup against a sandbox tenant", () => {
       telemetry: "created",
       fragments: "created",
       api: "created",
+      "retired-agents": "ok",
       "decision-log": "skipped",
       "dataverse-access": "created",
       "graph-grant": "skipped",
@@ -102,6 +106,24 @@ describe("aeg setup against a sandbox tenant", () => {
     const repair = await aeg("setup", "--skip-validation", "--ci");
     expect(repair.code).toBe(0);
     expect(repair.stderr).toMatch(/Setup complete/);
+    expect((await aeg("doctor", "--ci")).code).toBe(0);
+  });
+
+  it("removing an agent from the configuration retires its operation and its named values", async () => {
+    const raw = parse(await readFile(tenant.configFile, "utf8")) as Record<string, any>;
+    const one = path.join(tenant.cwd, "one-agent.yaml");
+    await writeFile(one, stringify({ ...raw, agents: raw.agents.slice(0, 1) }));
+    const run = await runAeg(["setup", "--skip-validation", "--config", one, "--ci", "--json"], { cwd: tenant.cwd });
+    expect(run.code).toBe(0);
+    const byId = Object.fromEntries(json(run.stdout).steps.map((s) => [s.id, s]));
+    expect(byId.api!.changes.filter((c) => c.action === "delete").map((c) => c.resource)).toEqual(["apis/aeg-gateway/operations/contoso-hr-helper"]);
+    expect(byId["retired-agents"]!.changes.map((c) => `${c.action} ${c.resource}`).sort()).toEqual([
+      "delete namedValues/aeg-agent-id-contoso-hr-helper",
+      "delete namedValues/aeg-audience-group-id-contoso-hr-helper",
+    ]);
+    expect((await runAeg(["doctor", "--config", one, "--ci"], { cwd: tenant.cwd })).code).toBe(0);
+    // Back to two agents: the original configuration is in sync again after one setup.
+    expect((await aeg("setup", "--skip-validation", "--ci")).code).toBe(0);
     expect((await aeg("doctor", "--ci")).code).toBe(0);
   });
 });
