@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import https from "node:https";
 import path from "node:path";
-import { LOCK_FILE, writeAtomic } from "../store.js";
+import { LOCK_FILE, pidAlive, writeAtomic } from "../store.js";
 import type { PersonaTokenRequest } from "./tokens.js";
 
 export const SERVER_FILE = "server.json";
@@ -26,15 +26,6 @@ export function writeServerInfo(stateDir: string, info: Omit<ServerInfo, "pid">)
 
 export function removeServerInfo(stateDir: string): void {
   fs.rmSync(path.join(stateDir, SERVER_FILE), { force: true });
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 function readJson<T>(file: string): T | undefined {

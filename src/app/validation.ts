@@ -1,5 +1,6 @@
 import { personaDirectory, sandboxGatewayProblem } from "../azure/sandbox.js";
 import { isNotFound } from "../azure/errors.js";
+import { eventHubAddress } from "../azure/eventhubs.js";
 import type { Config } from "../config/schema.js";
 import { ConfigError, ExitCode, UserError } from "../errors.js";
 import { agentSlug } from "../policy/templates.js";
@@ -40,8 +41,6 @@ export async function validateGateway(session: Session, opts: { runId: string })
     throw err;
   });
   if (!service.gatewayUrl) throw new UserError(`apim: '${config.apim.name}' has no gateway URL yet (${service.provisioningState})`, ExitCode.usage, "Wait for setup to finish, then validate.");
-  const namespace = await arm.eventHub.namespaces.get(config.resourceGroup, config.telemetry.namespace);
-  const fullyQualifiedNamespace = new URL(namespace.serviceBusEndpoint ?? `https://${config.telemetry.namespace}.servicebus.windows.net`).hostname;
 
   const tokens: TokenContext = {
     tenantId: config.tenantId,
@@ -50,17 +49,9 @@ export async function validateGateway(session: Session, opts: { runId: string })
     v1IssuerHost: cloud.v1IssuerHost,
     ...(directory ? { personaToken: directory.token } : {}),
   };
-  // The sandbox's Event Hubs endpoint is an IP address; Node warns (DEP0123) when TLS is given one
-  // as server name. The warning says nothing to a user of aeg, so it is silenced for that case only.
-  if (cloud.eventHubsEndpoint && /^[a-z]+:\/\/\d+\.\d+\.\d+\.\d+/.test(cloud.eventHubsEndpoint)) process.noDeprecation = true;
   // Listen before the first call (minus a little clock skew), so no record is missed.
   const records = new EventHubRecords(
-    {
-      fullyQualifiedNamespace,
-      eventHub: config.telemetry.eventHub,
-      consumerGroup: config.validation?.consumerGroup ?? "$Default",
-      ...(cloud.eventHubsEndpoint ? { customEndpointAddress: cloud.eventHubsEndpoint } : {}),
-    },
+    { ...eventHubAddress(config, cloud), consumerGroup: config.validation?.consumerGroup ?? "$Default" },
     session.credential,
     new Date(Date.now() - 5000),
   );

@@ -13,6 +13,8 @@ export interface CloudProfile {
   graphAudience: string;
   /** Host part of v1 token issuers: `${v1IssuerHost}/${tenantId}/`. */
   v1IssuerHost: string;
+  /** DNS suffix of Event Hubs namespaces: `<namespace>.<serviceBusSuffix>`. */
+  serviceBusSuffix: string;
   /** Extra CA certificates to trust (PEM file): the sandbox's, or a TLS-inspecting proxy's. */
   caFile?: string;
   /** Where Event Hubs clients connect when not to the namespace's own host (the sandbox, a private endpoint). */
@@ -27,6 +29,7 @@ const PUBLIC: CloudProfile = {
   graph: "https://graph.microsoft.com",
   graphAudience: "https://graph.microsoft.com",
   v1IssuerHost: "https://sts.windows.net",
+  serviceBusSuffix: "servicebus.windows.net",
 };
 
 const KNOWN: Record<string, CloudProfile> = {
@@ -39,6 +42,7 @@ const KNOWN: Record<string, CloudProfile> = {
     graph: "https://graph.microsoft.us",
     graphAudience: "https://graph.microsoft.us",
     v1IssuerHost: "https://sts.windows.net",
+    serviceBusSuffix: "servicebus.usgovcloudapi.net",
   },
   AzureChinaCloud: {
     name: "AzureChinaCloud",
@@ -48,6 +52,7 @@ const KNOWN: Record<string, CloudProfile> = {
     graph: "https://microsoftgraph.chinacloudapi.cn",
     graphAudience: "https://microsoftgraph.chinacloudapi.cn",
     v1IssuerHost: "https://sts.chinacloudapi.cn",
+    serviceBusSuffix: "servicebus.chinacloudapi.cn",
   },
 };
 
@@ -74,6 +79,7 @@ export function cloudProfile(settings: CloudSettings): CloudProfile {
     // A custom cloud (the sandbox) keeps the public Graph audience and v1 issuer, as its tokens do.
     graphAudience: base.graphAudience,
     v1IssuerHost: base.v1IssuerHost,
+    serviceBusSuffix: base.serviceBusSuffix,
     ...(settings.caFile ? { caFile: settings.caFile } : {}),
     ...(settings.eventHubsEndpoint ? { eventHubsEndpoint: settings.eventHubsEndpoint } : {}),
   };

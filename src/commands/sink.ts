@@ -11,8 +11,7 @@ import { ExitCode, UserError } from "../errors.js";
 import { FileCheckpointStore } from "../sink/checkpoint-store.js";
 import { DecisionSink } from "../sink/sink.js";
 import { DecisionLogWriter } from "../sink/writer.js";
-
-const SERVICE_BUS_SUFFIX: Record<string, string> = { AzureUSGovernment: "servicebus.usgovcloudapi.net", AzureChinaCloud: "servicebus.chinacloudapi.cn" };
+import { eventHubAddress } from "../azure/eventhubs.js";
 
 export default class Sink extends AegCommand {
   static override summary = "Write the gateway's decision records from the Event Hub into fsi_aegdecisionlog";
@@ -48,13 +47,7 @@ Exit codes: 0 stopped cleanly or drained (poison events included, they are count
       await mkdir(dir, { recursive: true });
       lock = await RunLock.acquire(path.join(dir, "sink.lock"));
 
-      if (cloud.eventHubsEndpoint && /^[a-z]+:\/\/\d+\.\d+\.\d+\.\d+/.test(cloud.eventHubsEndpoint)) process.noDeprecation = true;
-      const source = {
-        fullyQualifiedNamespace: `${config.telemetry.namespace}.${SERVICE_BUS_SUFFIX[cloud.name] ?? "servicebus.windows.net"}`,
-        eventHub: config.telemetry.eventHub,
-        consumerGroup: flags["consumer-group"],
-        ...(cloud.eventHubsEndpoint ? { customEndpointAddress: cloud.eventHubsEndpoint } : {}),
-      };
+      const source = { ...eventHubAddress(config, cloud), consumerGroup: flags["consumer-group"] };
       const writer = new DecisionLogWriter(dataverse, { baseDelayMs: 1000, maxTransientAttempts: 6, log, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) });
       const sink = new DecisionSink(source, session.credential, new FileCheckpointStore(dir), writer, { once: flags.once, batchSize: flags["batch-size"], flushIntervalMs: flags["flush-ms"], log });
       // `on`, not `once`: write-file-atomic's signal-exit re-raises a signal when it finds no other

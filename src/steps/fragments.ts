@@ -11,7 +11,7 @@ const DESCRIPTIONS: Record<FragmentId, string> = {
   "aeg-eligibility-check": "AEG: audience gate, compliance and entitlement reads, one decision record",
 };
 
-/** Seed step 3: the policy fragments, uploaded from templates/ as raw XML. */
+/** Seed step 3: the policy fragments, uploaded from templates/ (format: see policy-format.ts). */
 export function fragmentsStep(templates: TemplateSet): Step<Map<string, string>> {
   return {
     id: "fragments",

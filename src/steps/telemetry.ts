@@ -164,7 +164,7 @@ async function assignRole(ctx: RunContext, scope: string, name: string, body: { 
 function loggerChange(ctx: RunContext, { logger, namespace }: TelemetryObserved): Change {
   const { resourceGroup, telemetry } = ctx.config;
   const resource = `loggers/${telemetry.loggerId}`;
-  const endpointAddress = namespaceHost(namespace, telemetry.namespace);
+  const endpointAddress = namespaceHost(namespace, `${telemetry.namespace}.${ctx.cloud.serviceBusSuffix}`);
   const usesConnectionString = Boolean(telemetry.connectionString);
   const desired: Record<string, unknown> = {
     loggerType: "azureEventHub",
@@ -198,10 +198,10 @@ function loggerChange(ctx: RunContext, { logger, namespace }: TelemetryObserved)
   };
 }
 
-/** The namespace's host as Azure reports it (sovereign clouds differ), else the public form. */
-function namespaceHost(namespace: EHNamespace | undefined, name: string): string {
+/** The namespace's host as Azure reports it, else the cloud's form (before the namespace exists). */
+function namespaceHost(namespace: EHNamespace | undefined, fallback: string): string {
   const endpoint = namespace?.serviceBusEndpoint;
-  return endpoint ? new URL(endpoint).hostname : `${name}.servicebus.windows.net`;
+  return endpoint ? new URL(endpoint).hostname : fallback;
 }
 
 async function readConnectionString(ctx: RunContext): Promise<string> {
