@@ -2,11 +2,19 @@ import { Command, Flags } from "@oclif/core";
 import { ExitCode, UserError } from "../errors.js";
 import { envelope } from "../render/envelope.js";
 
+/** What every command returns: the envelope's common fields, then the command's own. */
+export interface CommandResult {
+  status: string;
+  exitCode: number;
+}
+
 /**
- * Every aeg command: runs `execute`, turns any error into one or two lines on stderr (or the JSON
- * envelope with --json) and the documented exit code. A stack trace only with --debug.
+ * Every aeg command: `execute` returns a typed result and this class prints it, either as the one
+ * versioned JSON envelope on stdout (`--json`) or as the command's human text (`text`). Errors take
+ * the same path: the envelope with `status: "error"`, or one or two lines on stderr, and the
+ * documented exit code. A stack trace only with --debug.
  */
-export abstract class AegCommand extends Command {
+export abstract class AegCommand<R extends CommandResult = CommandResult> extends Command {
   static override baseFlags = {
     json: Flags.boolean({ description: "print one JSON document on stdout, nothing else; progress goes nowhere" }),
     debug: Flags.boolean({ description: "show stack traces and SDK errors in full", helpGroup: "GLOBAL" }),
@@ -14,32 +22,70 @@ export abstract class AegCommand extends Command {
 
   static override enableJsonFlag = false;
 
-  protected abstract execute(): Promise<number>;
+  protected abstract execute(): Promise<R>;
 
-  private wantsJson = false;
-  private wantsDebug = false;
+  /** The result for a person; progress already went to stderr while the command ran. */
+  protected abstract text(result: R): void;
+
+  /** The command's name in the envelope. */
+  protected get commandName(): string {
+    return (this.id ?? "aeg").replaceAll(":", " ");
+  }
+
+  private output = { json: false, debug: false };
+  private announced = false;
+
+  /**
+   * A long-running command's one document, printed as soon as it is ready (`sandbox start` once it
+   * listens), in every output mode: stdout is the command's product. Nothing is printed at the end.
+   */
+  protected announce(result: R): void {
+    this.print(envelope(this.commandName, result));
+    this.announced = true;
+  }
 
   async run(): Promise<void> {
-    this.wantsJson = this.argv.includes("--json");
-    this.wantsDebug = this.argv.includes("--debug");
     try {
-      process.exitCode = await this.execute();
+      const { flags } = await this.parse(this.ctor as typeof AegCommand);
+      this.output = { json: flags.json, debug: flags.debug };
+    } catch (err) {
+      // Flags that cannot be parsed cannot be read either: the raw arguments say how to answer.
+      this.output = { json: this.argv.includes("--json"), debug: this.argv.includes("--debug") };
+      process.exitCode = this.report(err);
+      return;
+    }
+    try {
+      const result = await this.execute();
+      if (this.announced) {
+        // Said already.
+      } else if (this.output.json) this.print(envelope(this.commandName, result));
+      else this.text(result);
+      process.exitCode = result.exitCode;
     } catch (err) {
       process.exitCode = this.report(err);
     }
+  }
+
+  protected get jsonOutput(): boolean {
+    return this.output.json;
+  }
+
+  private print(document: unknown): void {
+    process.stdout.write(`${JSON.stringify(document)}\n`);
   }
 
   private report(err: unknown): number {
     const exitCode = exitCodeOf(err);
     const message = err instanceof Error ? err.message : String(err);
     const hint = err instanceof UserError ? err.hint : undefined;
-    if (this.wantsJson) {
-      process.stdout.write(`${JSON.stringify(envelope({ command: this.id ?? "aeg", status: "error", exitCode, error: { message, ...(hint ? { hint } : {}) } }))}\n`);
+    if (this.output.json) {
+      const failure = { status: "error", exitCode, error: { message, ...(hint ? { hint } : {}) } };
+      this.print(envelope(this.commandName, failure));
     } else {
       const lines = exitCode === ExitCode.unexpected && !(err instanceof UserError) ? [`aeg: unexpected error: ${message}`, "Re-run with --debug for details, and report it if it persists."] : [`aeg: ${message}`, ...(hint ? [hint] : [])];
       process.stderr.write(`${lines.join("\n")}\n`);
     }
-    if (this.wantsDebug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    if (this.output.debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
     return exitCode;
   }
 }

@@ -16,7 +16,7 @@ export async function writeSandboxConfig(sandbox: SandboxEndpoints, stateDir: st
     ...sandboxSampleConfig(),
     subscriptionId: sandbox.subscriptionId,
     tenantId: sandbox.tenantId,
-    cloud: { name: "custom", resourceManager: sandbox.arm, authority: sandbox.authority, graph: sandbox.graph, caFile: sandbox.caFile, eventHubsEndpoint: sandbox.eventHubs },
+    cloud: { name: "sandbox", resourceManager: sandbox.arm, authority: sandbox.authority, graph: sandbox.graph, caFile: sandbox.caFile, eventHubsEndpoint: sandbox.eventHubs },
     auth: { clientId: sandbox.clientId, clientSecretFile: secretFile },
     // The governance store the sandbox gateway reads is the sandbox's own Dataverse.
     dataverse: { url: sandbox.dataverse },

@@ -69,7 +69,7 @@ export async function openSession(flags: SessionFlags, opts: { lock: boolean; cw
       ...flagOverrides(flags).filter((o) => o.path[0] !== "subscriptionId" && o.path[0] !== "tenantId"),
       { path: ["subscriptionId"], value: sandbox.subscriptionId, source: "the sandbox" },
       { path: ["tenantId"], value: sandbox.tenantId, source: "the sandbox" },
-      { path: ["cloud"], value: { name: "custom", resourceManager: sandbox.arm, authority: sandbox.authority, graph: sandbox.graph, caFile: sandbox.caFile, eventHubsEndpoint: sandbox.eventHubs }, source: "the sandbox" },
+      { path: ["cloud"], value: { name: "sandbox", resourceManager: sandbox.arm, authority: sandbox.authority, graph: sandbox.graph, caFile: sandbox.caFile, eventHubsEndpoint: sandbox.eventHubs }, source: "the sandbox" },
       { path: ["auth"], value: {}, source: "the sandbox" },
       { path: ["dataverse", "url"], value: sandbox.dataverse, source: "the sandbox" },
     ];
@@ -86,7 +86,6 @@ export async function openSession(flags: SessionFlags, opts: { lock: boolean; cw
       : await makeCredential(cloud, { tenantId: config.tenantId, clientId: config.auth.clientId, clientSecretFile: config.auth.clientSecretFile && path.resolve(path.dirname(file), config.auth.clientSecretFile) });
     const environment = flags.env ?? (flags.sandbox ? "sandbox" : "default");
     const journal = await Journal.open(path.join(cwd, ".aeg", "state"), environment, { lock: opts.lock });
-    const custom = cloud.name === "custom";
     return {
       environment,
       config,
@@ -99,7 +98,7 @@ export async function openSession(flags: SessionFlags, opts: { lock: boolean; cw
       notes,
       ...(config.templatesDir ? { templatesDir: path.resolve(path.dirname(file), config.templatesDir) } : {}),
       // Azure takes tens of minutes to create APIM: poll it gently. Local tenants answer in seconds.
-      pollIntervalMs: Number(process.env.AEG_POLL_INTERVAL_MS) || (custom ? 500 : 20_000),
+      pollIntervalMs: Number(process.env.AEG_POLL_INTERVAL_MS) || (cloud.name === "custom" || cloud.sandbox ? 500 : 20_000),
       async close() {
         await journal.close();
         await sandbox?.close();

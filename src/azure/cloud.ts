@@ -2,8 +2,17 @@
  * Where each Azure service lives. Nothing in aeg is wired to management.azure.com: every client
  * takes its endpoint and token audience from the profile of the configured cloud.
  */
+/**
+ * The clouds aeg knows: Azure's three, `custom` (an Azure Stack Hub, a private cloud) and
+ * `sandbox` (aeg's embedded local tenant). The configuration schema takes its list from here.
+ */
+export const CLOUD_NAMES = ["AzureCloud", "AzureUSGovernment", "AzureChinaCloud", "custom", "sandbox"] as const;
+export type CloudName = (typeof CLOUD_NAMES)[number];
+
 export interface CloudProfile {
-  name: string;
+  name: CloudName;
+  /** aeg's embedded local tenant: personas, Mono-run policies, quick polling. */
+  sandbox: boolean;
   resourceManager: string;
   /** Audience of ARM tokens; scopes are `${audience}.default`. */
   resourceManagerAudience: string;
@@ -23,6 +32,7 @@ export interface CloudProfile {
 
 const PUBLIC: CloudProfile = {
   name: "AzureCloud",
+  sandbox: false,
   resourceManager: "https://management.azure.com",
   resourceManagerAudience: "https://management.azure.com/",
   authority: "https://login.microsoftonline.com",
@@ -32,10 +42,11 @@ const PUBLIC: CloudProfile = {
   serviceBusSuffix: "servicebus.windows.net",
 };
 
-const KNOWN: Record<string, CloudProfile> = {
+const KNOWN: Partial<Record<CloudName, CloudProfile>> = {
   AzureCloud: PUBLIC,
   AzureUSGovernment: {
     name: "AzureUSGovernment",
+    sandbox: false,
     resourceManager: "https://management.usgovcloudapi.net",
     resourceManagerAudience: "https://management.usgovcloudapi.net/",
     authority: "https://login.microsoftonline.us",
@@ -46,6 +57,7 @@ const KNOWN: Record<string, CloudProfile> = {
   },
   AzureChinaCloud: {
     name: "AzureChinaCloud",
+    sandbox: false,
     resourceManager: "https://management.chinacloudapi.cn",
     resourceManagerAudience: "https://management.chinacloudapi.cn/",
     authority: "https://login.chinacloudapi.cn",
@@ -57,7 +69,7 @@ const KNOWN: Record<string, CloudProfile> = {
 };
 
 export interface CloudSettings {
-  name: string;
+  name: CloudName;
   resourceManager?: string | undefined;
   authority?: string | undefined;
   graph?: string | undefined;
@@ -71,12 +83,13 @@ export function cloudProfile(settings: CloudSettings): CloudProfile {
   const trim = (u: string) => u.replace(/\/+$/, "");
   return {
     name: settings.name,
+    sandbox: settings.name === "sandbox",
     resourceManager: trim(settings.resourceManager ?? base.resourceManager),
-    // A custom cloud (e.g. the sandbox) still issues ARM tokens for the public audience unless told otherwise.
+    // A custom cloud (and the sandbox) still issues ARM tokens for the public audience unless told otherwise.
     resourceManagerAudience: settings.resourceManagerAudience ?? base.resourceManagerAudience,
     authority: trim(settings.authority ?? base.authority),
     graph: trim(settings.graph ?? base.graph),
-    // A custom cloud (the sandbox) keeps the public Graph audience and v1 issuer, as its tokens do.
+    // A custom cloud (and the sandbox) keeps the public Graph audience and v1 issuer, as its tokens do.
     graphAudience: base.graphAudience,
     v1IssuerHost: base.v1IssuerHost,
     serviceBusSuffix: base.serviceBusSuffix,

@@ -1,18 +1,28 @@
-import { AegCommand } from "../app/base-command.js";
+import { AegCommand, type CommandResult } from "../app/base-command.js";
+import { NO_SOFT_DELETE_CHOICE, setupEngine } from "../app/engine.js";
 import { environmentFlags } from "../app/flags.js";
 import { openSession } from "../app/session.js";
-import { Engine } from "../engine/runner.js";
+import { checkAgents, formatVerdict, type AgentVerdict } from "../agents/precondition.js";
 import { ExitCode } from "../errors.js";
-import { loadTemplates } from "../policy/templates.js";
-import { envelope } from "../render/envelope.js";
+import { publicSteps } from "../render/envelope.js";
 import { formatPlan } from "../render/plan-text.js";
 import { makeReporter, outputMode } from "../render/reporters.js";
-import { setupSteps } from "../steps/index.js";
-import { checkAgents, formatVerdict } from "../steps/agent-precondition.js";
 
-export default class Doctor extends AegCommand {
+interface DoctorResult extends CommandResult {
+  environment: string;
+  steps: ReturnType<typeof publicSteps>;
+  agents: AgentVerdict[];
+  arm: { reads: number; writes: number };
+  /** The steps that drifted. */
+  drifted: string[];
+}
+
+/** Statuses that mean live state is what setup would leave. */
+const IN_SYNC = new Set(["ok", "skipped", "unverifiable"]);
+
+export default class Doctor extends AegCommand<DoctorResult> {
   static override summary = "Check live state against the configuration and report drift";
-  static override description = `Reads every resource setup manages and compares it with what setup would write (policies canonically, so APIM's reformatting is not drift). Writes nothing.
+  static override description = `Reads every resource setup manages and compares it with what setup would write (policies canonically, so APIM's reformatting is not drift). Writes nothing. A blocked change (one setup refuses to make) is drift too.
 
 Also checks that every agent with a schemaName requires Entra ID sign-in (see aeg agents check).
 
@@ -21,38 +31,37 @@ Exit codes: 0 in sync, 1 unexpected error, 2 usage or configuration, 3 authentic
 
   static override flags = { ...environmentFlags };
 
-  protected async execute(): Promise<number> {
+  protected async execute(): Promise<DoctorResult> {
     const { flags } = await this.parse(Doctor);
-    const mode = outputMode(flags);
-    const reporter = makeReporter(mode);
+    const reporter = makeReporter(outputMode(flags));
     const session = await openSession(flags, { lock: false });
     try {
-      const abort = new AbortController();
-      const engine = new Engine(
-        setupSteps(await loadTemplates(session.templatesDir)),
-        { config: session.config, cloud: session.cloud, arm: session.arm, identity: session.identity, journal: session.journal, pollIntervalMs: session.pollIntervalMs, signal: abort.signal, options: { recoverSoftDeleted: false, purgeSoftDeleted: false } },
-        reporter,
-      );
+      const engine = await setupEngine(session, reporter, { options: NO_SOFT_DELETE_CHOICE, signal: new AbortController().signal });
       const reports = await engine.plan();
-      const drifted = reports.filter((r) => !["ok", "skipped", "unverifiable"].includes(r.status));
+      formatPlan(reports).forEach((line) => reporter.say(line));
+      const drifted = reports.filter((r) => !IN_SYNC.has(r.status)).map((r) => r.id);
       // The agent precondition is part of the check; agents without a schema name are left out.
-      const agents = session.config.agents.some((a) => a.schemaName) ? await checkAgents({ ...session.config, agents: session.config.agents.filter((a) => a.schemaName) }, session.identity) : [];
-      const failedAgents = agents.filter((a) => !a.ok);
-      const exitCode = drifted.length > 0 ? ExitCode.drift : failedAgents.length > 0 ? ExitCode.validation : ExitCode.ok;
-      if (mode === "json") {
-        process.stdout.write(`${JSON.stringify(envelope({ command: "doctor", status: drifted.length > 0 ? "drift" : failedAgents.length > 0 ? "precondition-failed" : "in-sync", exitCode, environment: session.environment, steps: reports, agents, arm: { reads: session.arm.counter.reads, writes: session.arm.counter.writes } }))}\n`);
-      } else {
-        formatPlan(reports).forEach((line) => reporter.say(line));
-        failedAgents.flatMap(formatVerdict).forEach((line) => reporter.say(`agent precondition: ${line}`));
-        reporter.say(
-          drifted.length > 0
-            ? `Drift in ${drifted.map((r) => r.id).join(", ")}: run \`aeg setup${flags.sandbox ? " --sandbox" : ""}\` to bring it back.`
-            : "In sync: live state matches the configuration.",
-        );
-      }
-      return exitCode;
+      const checked = session.config.agents.filter((a) => a.schemaName);
+      const agents = checked.length > 0 ? await checkAgents({ ...session.config, agents: checked }, session.identity) : [];
+      const failedAgents = agents.some((a) => !a.ok);
+      return {
+        status: drifted.length > 0 ? "drift" : failedAgents ? "precondition-failed" : "in-sync",
+        exitCode: drifted.length > 0 ? ExitCode.drift : failedAgents ? ExitCode.validation : ExitCode.ok,
+        environment: session.environment,
+        steps: publicSteps(reports),
+        agents,
+        arm: { reads: session.arm.counter.reads, writes: session.arm.counter.writes },
+        drifted,
+      };
     } finally {
       await session.close();
     }
+  }
+
+  protected text(result: DoctorResult): void {
+    const say = (line: string) => process.stderr.write(`${line}\n`);
+    result.agents.filter((a) => !a.ok).flatMap(formatVerdict).forEach((line) => say(`agent precondition: ${line}`));
+    const setup = `aeg setup${this.argv.includes("--sandbox") ? " --sandbox" : ""}`;
+    say(result.drifted.length > 0 ? `Drift in ${result.drifted.join(", ")}: run \`${setup}\` to bring it back.` : "In sync: live state matches the configuration.");
   }
 }

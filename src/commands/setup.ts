@@ -1,28 +1,36 @@
-import { randomUUID } from "node:crypto";
 import { confirm } from "@inquirer/prompts";
 import { Flags } from "@oclif/core";
-import { AegCommand } from "../app/base-command.js";
+import { AegCommand, type CommandResult } from "../app/base-command.js";
+import { setupEngine } from "../app/engine.js";
 import { environmentFlags } from "../app/flags.js";
 import { openSession, type Session } from "../app/session.js";
-import { SandboxGatewayUnavailable, validateGateway } from "../app/validation.js";
-import type { ScenarioResult } from "../validate/run.js";
-import { Engine } from "../engine/runner.js";
-import type { StepReport } from "../engine/types.js";
-import { ConfigError, ExitCode, UserError } from "../errors.js";
-import { loadTemplates } from "../policy/templates.js";
-import { envelope } from "../render/envelope.js";
+import { pending, type StepReport } from "../engine/change.js";
+import { refusal } from "../engine/runner.js";
+import { ExitCode, UserError } from "../errors.js";
+import { publicSteps } from "../render/envelope.js";
 import { formatPlan, planSummary } from "../render/plan-text.js";
 import { makeReporter, outputMode, type Reporter } from "../render/reporters.js";
-import { setupSteps } from "../steps/index.js";
+import { validateAfterSetup, type ValidationSummary } from "../validate/gateway.js";
 
-export default class Setup extends AegCommand {
+interface SetupResult extends CommandResult {
+  environment: string;
+  dryRun: boolean;
+  steps: ReturnType<typeof publicSteps>;
+  arm: { reads: number; writes: number };
+  notes: string[];
+  validation?: ValidationSummary;
+  error?: { message: string; hint?: string };
+}
+
+export default class Setup extends AegCommand<SetupResult> {
   static override summary = "Plan, apply and verify the gateway's setup steps; resumes by itself after an interruption";
-  static override description = `Reads live state, shows the plan (create / update with field diffs / ok), asks once, applies, then reads again: a second plan must be empty.
+  static override description = `Reads live state, shows the plan (create / update with field diffs / ok / blocked), asks once, applies, then reads again: a second plan must be empty.
 Re-running is safe: a finished setup makes zero writes, and an interrupted one (Ctrl+C, kill -9, a lost connection) continues where Azure is.
+A plan holding a blocked change (something aeg will not do, such as changing a hub's partition count) is refused before the first write.
 
 Ends by running the validation matrix (seed step 7) unless --skip-validation.
 
-Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuration, 3 authentication or permission, 5 validation failed.`;
+Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuration, 3 authentication or permission, 4 a blocked change is drift a person must resolve, 5 validation failed.`;
   static override examples = ["<%= config.bin %> setup --sandbox", "<%= config.bin %> setup --dry-run", "<%= config.bin %> setup --env prod --ci"];
 
   static override flags = {
@@ -35,10 +43,9 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
     "skip-validation": Flags.boolean({ description: "do not run the validation matrix (seed step 7) after applying" }),
   };
 
-  protected async execute(): Promise<number> {
+  protected async execute(): Promise<SetupResult> {
     const { flags } = await this.parse(Setup);
-    const mode = outputMode(flags);
-    const reporter = makeReporter(mode);
+    const reporter = makeReporter(outputMode(flags));
     const dryRun = flags["dry-run"];
     const session = await openSession(flags, { lock: !dryRun });
     const abort = new AbortController();
@@ -46,60 +53,67 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
     process.once("SIGINT", onInterrupt);
     try {
       session.notes.forEach((n) => reporter.say(`note: ${n}`));
-      const steps = setupSteps(await loadTemplates(session.templatesDir));
-      const engine = new Engine(
-        steps,
-        { config: session.config, cloud: session.cloud, arm: session.arm, identity: session.identity, journal: session.journal, pollIntervalMs: session.pollIntervalMs, signal: abort.signal, options: { recoverSoftDeleted: flags["recover-soft-deleted"], purgeSoftDeleted: flags["purge-soft-deleted"] } },
-        reporter,
-      );
-      reporter.say(`Reading live state of ${session.config.apim.name} (${session.sandbox ? "sandbox" : session.cloud.name}, environment ${session.environment})...`);
+      const options = { recoverSoftDeleted: flags["recover-soft-deleted"], purgeSoftDeleted: flags["purge-soft-deleted"] };
+      const engine = await setupEngine(session, reporter, { options, signal: abort.signal });
+      reporter.say(`Reading live state of ${session.config.apim.name} (${session.cloud.sandbox ? "sandbox" : session.cloud.name}, environment ${session.environment})...`);
       const plan = await engine.plan();
       printPlan(reporter, plan);
-      let validation: ValidationSummary | undefined;
-      const done = (status: string, steps: StepReport[], exitCode: number = ExitCode.ok) => {
-        if (mode === "json") {
-          const env = envelope({ command: "setup", status, exitCode, environment: session.environment, dryRun, steps, arm: { reads: session.arm.counter.reads, writes: session.arm.counter.writes }, notes: session.notes });
-          process.stdout.write(`${JSON.stringify(validation ? { ...env, validation } : env)}\n`);
-        }
-        return exitCode;
-      };
+      const result = (status: string, steps: StepReport[], exitCode: number = ExitCode.ok, extra: Partial<SetupResult> = {}): SetupResult => ({
+        status,
+        exitCode,
+        environment: session.environment,
+        dryRun,
+        steps: publicSteps(steps),
+        arm: { reads: session.arm.counter.reads, writes: session.arm.counter.writes },
+        notes: session.notes,
+        ...extra,
+      });
       // Seed step 7, last: the contract matrix against the gateway just set up (or found in sync).
       const validate = async (status: string, steps: StepReport[]) => {
-        if (flags["skip-validation"]) return done(status, steps);
-        validation = await runSetupValidation(session, reporter);
-        return done(validation.passed ? status : "validation-failed", steps, validation.passed ? ExitCode.ok : ExitCode.validation);
+        if (flags["skip-validation"]) return result(status, steps);
+        const validation = await validateAfterSetup(session, reporter);
+        return result(validation.passed ? status : "validation-failed", steps, validation.passed ? ExitCode.ok : ExitCode.validation, { validation });
       };
+      const writes = plan.flatMap((r) => pending(r.changes)).length;
+      const refused = refusal(plan);
       if (dryRun) {
-        reporter.say(engine.hasChanges ? "Dry run: nothing was written." : "Dry run: everything is in sync.");
-        return done(engine.hasChanges ? "changes-planned" : "in-sync", plan);
+        reporter.say(refused ? "Dry run: nothing was written; setup would refuse the blocked changes above." : writes > 0 ? "Dry run: nothing was written." : "Dry run: everything is in sync.");
+        return result(refused ? "blocked" : writes > 0 ? "changes-planned" : "in-sync", plan);
       }
-      if (!engine.hasChanges) {
+      if (refused) {
+        reporter.say(`Setup refuses this plan: ${refused.message}`);
+        if (refused.hint) reporter.say(refused.hint);
+        return result("blocked", plan, refused.exitCode, { error: { message: refused.message, ...(refused.hint ? { hint: refused.hint } : {}) } });
+      }
+      if (writes === 0) {
         reporter.say("Everything is in sync: nothing to do.");
         return await validate("in-sync", plan);
       }
       if (!(await this.confirmed(flags, session))) {
         reporter.say("Nothing was written.");
-        return done("cancelled", plan);
+        return result("cancelled", plan);
       }
-      await engine.preflight(); // a missing Dataverse or Graph role stops here, before any write
-      reporter.beginApply(steps);
-      const results = await engine.apply();
+      await engine.preflight(plan); // a missing Dataverse or Graph role stops here, before any write
+      reporter.beginApply(engine.steps);
+      const applied = await engine.apply(plan);
       await reporter.endApply();
       const failure = engine.firstFailure;
       if (failure) {
         reporter.say(`Setup stopped: ${failure.message}`);
         if (failure instanceof UserError && failure.hint) reporter.say(failure.hint);
         reporter.say(`Fix the cause, then run \`${resumeCommand(this.argv)}\` to continue.`);
-        return done("failed", results, failure instanceof UserError ? failure.exitCode : ExitCode.unexpected);
+        return result("failed", applied, failure instanceof UserError ? failure.exitCode : ExitCode.unexpected);
       }
-      const applied = plan.flatMap((r) => r.changes).filter((c) => c.action !== "ok" && c.action !== "unverifiable").length;
-      reporter.say(`Setup complete: ${applied} change${applied === 1 ? "" : "s"} applied and verified by a second read.`);
-      return await validate("applied", results);
+      reporter.say(`Setup complete: ${writes} change${writes === 1 ? "" : "s"} applied and verified by a second read.`);
+      return await validate("applied", applied);
     } finally {
       process.off("SIGINT", onInterrupt);
       await session.close();
     }
   }
+
+  /** Setup reports as it goes (stderr); the result adds nothing for a person. */
+  protected text(): void {}
 
   private async confirmed(flags: { yes: boolean; ci: boolean; json: boolean }, session: Session): Promise<boolean> {
     if (flags.yes || flags.ci) return true;
@@ -108,36 +122,6 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
     // Nothing real is at stake in the sandbox; against Azure, a run that cannot ask must be told.
     if (session.sandbox) return true;
     throw new UserError("confirmation needed but there is no terminal to ask in", ExitCode.usage, "Pass --yes (or --ci in a pipeline) to apply without asking.");
-  }
-}
-
-interface ValidationSummary {
-  passed: boolean;
-  skipped?: string;
-  scenarios: ScenarioResult[];
-}
-
-async function runSetupValidation(session: Session, reporter: Reporter): Promise<ValidationSummary> {
-  reporter.say("Validating the gateway against the contract (seed step 7)...");
-  try {
-    const { results, notes } = await validateGateway(session, { runId: randomUUID().slice(0, 8) });
-    notes.forEach((n) => reporter.say(`note: ${n}`));
-    const failed = results.filter((r) => !r.passed);
-    for (const r of failed) reporter.say(`  ✘ ${r.name} [${r.agentId}]: ${r.problems.join("; ")}`);
-    reporter.say(`Validation: ${results.length - failed.length} of ${results.length} scenarios passed.`);
-    return { passed: failed.length === 0, scenarios: results };
-  } catch (err) {
-    // Setup itself succeeded; validation cannot run here. Say why and how to fix it.
-    if (err instanceof SandboxGatewayUnavailable) {
-      reporter.say(`Validation skipped: ${err.message.replace(/^validation: /, "")}. ${err.hint ?? ""}`.trim());
-      return { passed: true, skipped: "sandbox gateway unavailable", scenarios: [] };
-    }
-    // No plan is not a failed setup: say how to add one.
-    if (err instanceof ConfigError && err.problems[0]?.startsWith("validation.scenarios: no validation plan")) {
-      reporter.say("Validation skipped: no validation plan (add validation.scenarios to aeg.yaml, or pass --skip-validation).");
-      return { passed: true, skipped: "no validation plan", scenarios: [] };
-    }
-    throw err;
   }
 }
 

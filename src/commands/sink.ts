@@ -1,7 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { Flags } from "@oclif/core";
-import { AegCommand } from "../app/base-command.js";
+import { AegCommand, type CommandResult } from "../app/base-command.js";
 import { environmentFlags } from "../app/flags.js";
 import { openSession } from "../app/session.js";
 import { DataverseClient } from "../azure/dataverse.js";
@@ -9,11 +9,13 @@ import { CORRELATION_KEY, DECISION_LOG_LOGICAL_NAME } from "../dataverse/decisio
 import { RunLock } from "../engine/journal.js";
 import { ExitCode, UserError } from "../errors.js";
 import { FileCheckpointStore } from "../sink/checkpoint-store.js";
-import { DecisionSink } from "../sink/sink.js";
+import { DecisionSink, type SinkSummary } from "../sink/sink.js";
 import { DecisionLogWriter } from "../sink/writer.js";
 import { eventHubAddress } from "../azure/eventhubs.js";
 
-export default class Sink extends AegCommand {
+type SinkResult = CommandResult & { environment: string } & SinkSummary;
+
+export default class Sink extends AegCommand<SinkResult> {
   static override summary = "Write the gateway's decision records from the Event Hub into fsi_aegdecisionlog";
   static override description = `A long-running consumer: reads every decision record from the telemetry Event Hub and upserts it into the Dataverse table fsi_aegdecisionlog on its correlation id, in $batch requests, honouring Dataverse's 429 Retry-After. Each partition is checkpointed in --checkpoint-dir only after its rows are written, so a restarted sink neither loses nor duplicates a row. Malformed events are logged (stderr, one line each) and counted, and never stop it.
 
@@ -31,7 +33,7 @@ Exit codes: 0 stopped cleanly or drained (poison events included, they are count
     "flush-ms": Flags.integer({ description: "longest a read row waits before its batch is sent", default: 1000, min: 10 }),
   };
 
-  protected async execute(): Promise<number> {
+  protected async execute(): Promise<SinkResult> {
     const { flags } = await this.parse(Sink);
     const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
     const session = await openSession(flags, { lock: false });
@@ -60,10 +62,7 @@ Exit codes: 0 stopped cleanly or drained (poison events included, they are count
       process.on("SIGTERM", stopOn);
       log(`sink: ${source.fullyQualifiedNamespace}/${source.eventHub} (${source.consumerGroup}) → ${config.dataverse.url} ${DECISION_LOG_LOGICAL_NAME}; checkpoints in ${dir}`);
       const summary = await sink.run();
-      const line = `received ${summary.received}, written ${summary.written}, poison ${summary.poison}, batches ${summary.batches}, throttled ${summary.throttled}`;
-      if (this.argv.includes("--json")) process.stdout.write(`${JSON.stringify({ schemaVersion: 1, command: "sink", status: "stopped", exitCode: ExitCode.ok, environment: session.environment, ...summary })}\n`);
-      else log(`sink stopped: ${line}`);
-      return ExitCode.ok;
+      return { status: "stopped", exitCode: ExitCode.ok, environment: session.environment, ...summary };
     } finally {
       if (stopOn) {
         process.off("SIGINT", stopOn);
@@ -73,6 +72,14 @@ Exit codes: 0 stopped cleanly or drained (poison events included, they are count
       await session.close();
     }
   }
+
+  protected text(result: SinkResult): void {
+    process.stderr.write(`${new Date().toISOString()} ${sinkStoppedLine(result)}\n`);
+  }
+}
+
+function sinkStoppedLine(s: SinkSummary): string {
+  return `sink stopped: received ${s.received}, written ${s.written}, poison ${s.poison}, batches ${s.batches}, throttled ${s.throttled}`;
 }
 
 /** The sink writes through the alternate key: without the table and an active key nothing can land. */

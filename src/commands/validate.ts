@@ -1,14 +1,21 @@
 import { randomUUID } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { Flags } from "@oclif/core";
-import { AegCommand } from "../app/base-command.js";
+import { AegCommand, type CommandResult } from "../app/base-command.js";
 import { environmentFlags } from "../app/flags.js";
 import { openSession } from "../app/session.js";
-import { validateGateway } from "../app/validation.js";
 import { ExitCode } from "../errors.js";
+import { validateGateway } from "../validate/gateway.js";
 import { junitReport } from "../validate/junit.js";
+import type { ScenarioResult } from "../validate/run.js";
 
-export default class Validate extends AegCommand {
+interface ValidateResult extends CommandResult {
+  environment: string;
+  scenarios: ScenarioResult[];
+  notes: string[];
+}
+
+export default class Validate extends AegCommand<ValidateResult> {
   static override summary = "Run the gateway contract's validation matrix against the live gateway";
   static override description = `For each scenario of the validation plan (aeg.yaml \`validation.scenarios\`; with --sandbox, the sandbox's personas), calls the agent's operation with that caller's token and checks the status, denyReason and anomaly, the echoed X-AEG-Correlation-Id, and that exactly one decision record with that id reached the Event Hub within the deadline. Token-failure scenarios (no token, malformed, forged, another tenant) need no caller.
 
@@ -20,29 +27,27 @@ Exit codes: 0 every scenario passed, 1 unexpected error, 2 usage or configuratio
     junit: Flags.string({ description: "also write a JUnit XML report to this file (for pipelines)" }),
   };
 
-  protected async execute(): Promise<number> {
+  protected async execute(): Promise<ValidateResult> {
     const { flags } = await this.parse(Validate);
     const session = await openSession(flags, { lock: false });
     try {
       const started = Date.now();
       const { results, notes } = await validateGateway(session, { runId: randomUUID().slice(0, 8) });
       if (flags.junit) await writeFile(flags.junit, junitReport(results, (Date.now() - started) / 1000, new Date(started)));
-      const failed = results.filter((r) => !r.passed);
-      const exitCode = failed.length > 0 ? ExitCode.validation : ExitCode.ok;
-      if (this.argv.includes("--json")) {
-        process.stdout.write(`${JSON.stringify({ schemaVersion: 1, command: "validate", status: failed.length ? "failed" : "passed", exitCode, environment: session.environment, scenarios: results, notes })}\n`);
-        return exitCode;
-      }
-      notes.forEach((n) => process.stderr.write(`note: ${n}\n`));
-      for (const r of results) {
-        const mark = r.passed ? "✔" : "✘";
-        process.stdout.write(`${mark} ${r.name}  [${r.agentId}]  ${r.actual.status ?? "-"} ${r.actual.denyReason ?? "-"}${r.actual.anomaly ? " (anomaly)" : ""}  records: ${r.actual.records}\n`);
-        for (const p of r.problems) process.stdout.write(`    ${p}\n`);
-      }
-      process.stdout.write(`Validation: ${results.length - failed.length} of ${results.length} scenarios passed.\n`);
-      return exitCode;
+      const failed = results.some((r) => !r.passed);
+      return { status: failed ? "failed" : "passed", exitCode: failed ? ExitCode.validation : ExitCode.ok, environment: session.environment, scenarios: results, notes };
     } finally {
       await session.close();
     }
+  }
+
+  protected text({ scenarios, notes }: ValidateResult): void {
+    notes.forEach((n) => process.stderr.write(`note: ${n}\n`));
+    for (const r of scenarios) {
+      const mark = r.passed ? "✔" : "✘";
+      process.stdout.write(`${mark} ${r.name}  [${r.agentId}]  ${r.actual.status ?? "-"} ${r.actual.denyReason ?? "-"}${r.actual.anomaly ? " (anomaly)" : ""}  records: ${r.actual.records}\n`);
+      for (const p of r.problems) process.stdout.write(`    ${p}\n`);
+    }
+    process.stdout.write(`Validation: ${scenarios.filter((r) => r.passed).length} of ${scenarios.length} scenarios passed.\n`);
   }
 }

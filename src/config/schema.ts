@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { agentSlug } from "../policy/named-values.js";
+import { CLOUD_NAMES } from "../azure/cloud.js";
+import { agentSlug } from "../policy/agent-slug.js";
 
 /**
  * The aeg.yaml schema. Every field a step needs is here, so a bad file fails before any request,
@@ -18,12 +19,12 @@ const apimChildId = nonEmpty()
   .max(80, { error: "at most 80 characters" })
   .regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, { error: "letters, digits, '-' and '_' only" });
 
-export const CloudName = z.enum(["AzureCloud", "AzureUSGovernment", "AzureChinaCloud", "custom"]);
+export const CloudName = z.enum(CLOUD_NAMES);
 
 const cloud = z
   .object({
     name: CloudName.default("AzureCloud"),
-    // Only for name: custom (an Azure Stack Hub, a private cloud, or `aeg sandbox start`).
+    // Only for name: custom (an Azure Stack Hub, a private cloud) or sandbox (`aeg sandbox start`).
     resourceManager: z.url({ error: "not a URL" }).optional(),
     authority: z.url({ error: "not a URL" }).optional(),
     graph: z.url({ error: "not a URL" }).optional(),
@@ -36,9 +37,9 @@ const cloud = z
   })
   .strict()
   .superRefine((c, ctx) => {
-    if (c.name !== "custom") return;
+    if (c.name !== "custom" && c.name !== "sandbox") return;
     for (const key of ["resourceManager", "authority"] as const) {
-      if (!c[key]) ctx.addIssue({ code: "custom", path: [key], message: "required when cloud.name is custom" });
+      if (!c[key]) ctx.addIssue({ code: "custom", path: [key], message: `required when cloud.name is ${c.name}` });
     }
   });
 

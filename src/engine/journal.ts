@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import path from "node:path";
 import writeFileAtomic from "write-file-atomic";
 import { UserError, ExitCode } from "../errors.js";
-import type { StepOutputs } from "./types.js";
+import type { StepOutputs } from "./change.js";
 
 /**
  * The resume journal, `.aeg/state/<environment>.json`: per step its status, the hash of its inputs,

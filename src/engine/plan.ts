@@ -1,8 +1,9 @@
-import type { ApplyStatus, Change, FieldChange, PlanStatus } from "./types.js";
+import type { ApplyStatus, Change, FieldChange, PlanStatus } from "./change.js";
 
 /** Summarises a step's changes into the status the plan shows. */
 export function planStatus(changes: Change[]): PlanStatus {
   const actions = new Set(changes.map((c) => c.action));
+  if (actions.has("blocked")) return "blocked";
   if (actions.size === 1 && actions.has("skipped")) return "skipped";
   if (actions.has("update") || (actions.has("create") && actions.has("delete"))) return "update";
   if (actions.has("create")) return "create";
@@ -24,10 +25,6 @@ export function appliedStatus(planned: PlanStatus): ApplyStatus {
     default:
       return "ok";
   }
-}
-
-export function pending(changes: Change[]): Change[] {
-  return changes.filter((c) => c.action === "create" || c.action === "update" || c.action === "delete");
 }
 
 /**
@@ -59,6 +56,7 @@ export function publicChange(c: Change): Record<string, unknown> {
     action: c.action,
     resource: c.resource,
     ...(c.note ? { note: c.note } : {}),
+    ...(c.action === "blocked" ? { hint: c.hint, exitCode: c.exitCode } : {}),
     fields: c.fields.map((f) =>
       f.secret ? { field: f.field, secret: true } : { field: f.field, ...(f.lines ? { diff: f.lines } : { from: f.from ?? null, to: f.to ?? null }) },
     ),

@@ -1,9 +1,11 @@
 import { createHash } from "node:crypto";
 import { explainAzureError } from "../azure/errors.js";
 import { UserError } from "../errors.js";
+import { blockedChanges, pending, type Change, type StepId, type StepOutputs, type StepReport } from "./change.js";
 import { levels, SerialQueue } from "./graph.js";
-import { appliedStatus, pending, planStatus } from "./plan.js";
-import type { Change, RunContext, Step, StepId, StepOutputs, StepReport } from "./types.js";
+import { appliedStatus, planStatus } from "./plan.js";
+import { STEP_ROLES } from "../steps/roles.js";
+import type { RunContext, Step, Write } from "./step.js";
 
 export interface EngineEvents {
   started(step: Step, phase: "plan" | "apply"): void;
@@ -13,117 +15,104 @@ export interface EngineEvents {
 
 export type BaseContext = Omit<RunContext, "outputs" | "progress">;
 
-interface Planned {
-  step: Step;
-  observed: unknown;
-  changes: Change[];
-  outputs: StepOutputs;
-}
-
 /**
  * Runs steps in dependency order, independent steps concurrently, writes to the APIM instance one
- * at a time. `plan` only reads; `apply` writes, then reads again and fails the step if a second plan
- * still finds a difference (Azure accepted the write but did not keep it).
+ * at a time. `plan` only reads and returns plain data; `apply` takes such a plan (this run's, or
+ * one read back from JSON), writes, then reads again and fails the step if a second plan still
+ * finds a difference (Azure accepted the write but did not keep it).
  */
 export class Engine {
   private readonly apimWrites = new SerialQueue();
-  private readonly planned = new Map<StepId, Planned>();
   private readonly failures = new Map<StepId, Error>();
 
   constructor(
-    private readonly steps: Step[],
+    readonly steps: readonly Step[],
     private readonly base: BaseContext,
     private readonly events: EngineEvents,
   ) {}
 
   /** Observe and plan every step. Throws a user error when a read is refused. */
   async plan(): Promise<StepReport[]> {
-    for (const level of levels(this.steps)) {
+    const outputs: Partial<Record<StepId, StepOutputs>> = {};
+    const reports = new Map<StepId, StepReport>();
+    for (const level of levels([...this.steps])) {
       await Promise.all(
         level.map(async (step) => {
           this.events.started(step, "plan");
-          const result = await this.observeAndPlan(step);
-          this.planned.set(step.id, result);
-          this.events.finished(step, this.report(step, result.changes));
+          const report = await this.observeAndPlan(step, outputs);
+          outputs[step.id] = report.outputs;
+          reports.set(step.id, report);
+          this.events.finished(step, report);
         }),
       );
     }
-    return this.steps.map((s) => this.report(s, this.planned.get(s.id)!.changes));
+    return this.steps.map((s) => reports.get(s.id)!);
   }
 
-  get hasChanges(): boolean {
-    return [...this.planned.values()].some((p) => pending(p.changes).length > 0);
-  }
-
-  /** Runs every planned step's preflight (those with changes) before anything is written. */
-  async preflight(): Promise<void> {
-    for (const { step, changes } of this.planned.values()) {
-      if (!step.preflight || pending(changes).length === 0) continue;
+  /** Runs the preflight of every step with writes in the plan, before anything is written. */
+  async preflight(plan: StepReport[]): Promise<void> {
+    const outputs = outputsOf(plan);
+    for (const report of plan) {
+      const step = this.step(report.id);
+      if (!step.preflight || pending(report.changes).length === 0) continue;
       try {
-        await step.preflight(this.context(step));
+        await step.preflight(this.context(step, outputs));
       } catch (err) {
-        throw explainAzureError(err, step.id, step.requiredRole);
+        throw explainAzureError(err, step.id, STEP_ROLES[step.id]);
       }
     }
   }
 
-  /** Apply the plan. Returns a report per step; never throws for a step failure. */
-  async apply(): Promise<StepReport[]> {
+  /** Apply a plan. Returns a report per step; never throws for a step failure. */
+  async apply(plan: StepReport[]): Promise<StepReport[]> {
+    const refused = refusal(plan);
+    if (refused) throw refused;
+    const planned = new Map(plan.map((r) => [r.id, r]));
+    const outputs = outputsOf(plan);
     const reports = new Map<StepId, StepReport>();
     const changed = new Set<StepId>();
     const inputsHash = createHash("sha256").update(JSON.stringify(this.base.config)).digest("hex").slice(0, 16);
-    for (const level of levels(this.steps)) {
+    const finish = (step: Step, report: StepReport) => {
+      reports.set(step.id, report);
+      this.events.finished(step, report);
+    };
+    for (const level of levels([...this.steps])) {
       await Promise.all(
         level.map(async (step) => {
           // A step skipped by configuration (nothing to do) does not block; one not run because its own inputs failed does.
-          const blocked = step.needs.find((n) => reports.get(n)?.status === "failed" || (reports.get(n)?.status === "skipped" && reports.get(n)?.error));
-          if (blocked) {
-            const report: StepReport = { id: step.id, title: step.title, status: "skipped", changes: [], error: `not run: ${blocked} did not complete` };
-            reports.set(step.id, report);
-            this.events.finished(step, report);
-            return;
-          }
+          const upstream = step.needs.find((n) => reports.get(n)?.status === "failed" || (reports.get(n)?.status === "skipped" && reports.get(n)?.error));
+          if (upstream) return finish(step, { id: step.id, title: step.title, status: "skipped", changes: [], error: `not run: ${upstream} did not complete` });
           this.events.started(step, "apply");
+          let current = planned.get(step.id);
+          if (!current) throw new Error(`the plan has no entry for step ${step.id}`);
           try {
             // Upstream writes can change this step's inputs (a principal id now exists): plan again.
-            let current = this.planned.get(step.id)!;
-            if (step.needs.some((n) => changed.has(n))) current = await this.observeAndPlan(step);
+            if (step.needs.some((n) => changed.has(n))) current = await this.observeAndPlan(step, outputs);
             const writes = pending(current.changes);
             if (writes.length === 0) {
               await this.base.journal.record(step.id, { status: "done", inputsHash, outputs: current.outputs, error: undefined });
-              const report = this.report(step, current.changes);
-              reports.set(step.id, report);
-              this.events.finished(step, report);
-              return;
+              return finish(step, current);
             }
             await this.base.journal.record(step.id, { status: "applying", inputsHash, error: undefined });
-            const ctx = this.context(step);
+            const ctx = this.context(step, outputs);
             for (const change of writes) {
-              const write = change.write;
-              if (!write) continue;
-              await (change.apimWrite ? this.apimWrites.run(() => write(ctx)) : write(ctx));
+              const write = asWrite(step, change);
+              await (change.apimWrite ? this.apimWrites.run(() => step.apply(ctx, write)) : step.apply(ctx, write));
             }
-            const verified = await this.observeAndPlan(step);
-            this.planned.set(step.id, verified);
+            const verified = await this.observeAndPlan(step, outputs);
             const left = pending(verified.changes);
             if (left.length > 0) {
-              throw new UserError(
-                `${step.id}: Azure accepted the writes but a second read still differs: ${left.map(describe).join("; ")}`,
-                1,
-              );
+              throw new UserError(`${step.id}: Azure accepted the writes but a second read still differs: ${left.map(describe).join("; ")}`, 1);
             }
+            outputs[step.id] = verified.outputs;
             changed.add(step.id);
             await this.base.journal.record(step.id, { status: "done", outputs: verified.outputs });
-            const report: StepReport = { id: step.id, title: step.title, status: appliedStatus(planStatus(writes)), changes: current.changes };
-            reports.set(step.id, report);
-            this.events.finished(step, report);
+            finish(step, { id: step.id, title: step.title, status: appliedStatus(planStatus(writes)), changes: current.changes, outputs: verified.outputs });
           } catch (err) {
-            const error = explainAzureError(err, step.id, step.requiredRole);
+            const error = explainAzureError(err, step.id, STEP_ROLES[step.id]);
             await this.base.journal.record(step.id, { status: "failed", error: error.message }).catch(() => undefined);
-            const report: StepReport = { id: step.id, title: step.title, status: "failed", changes: this.planned.get(step.id)?.changes ?? [], error: error.message };
             this.failures.set(step.id, error);
-            reports.set(step.id, report);
-            this.events.finished(step, report);
+            finish(step, { id: step.id, title: step.title, status: "failed", changes: current.changes, error: error.message });
           }
         }),
       );
@@ -136,26 +125,48 @@ export class Engine {
     return [...this.failures.values()][0];
   }
 
-  private async observeAndPlan(step: Step): Promise<Planned> {
-    const ctx = this.context(step);
+  private step(id: StepId): Step {
+    const step = this.steps.find((s) => s.id === id);
+    if (!step) throw new Error(`the plan names a step this engine does not run: ${id}`);
+    return step;
+  }
+
+  private async observeAndPlan(step: Step, outputs: Partial<Record<StepId, StepOutputs>>): Promise<StepReport> {
+    const ctx = this.context(step, outputs);
     try {
-      const observed = await step.observe(ctx);
-      const changes = step.plan(ctx, observed);
-      return { step, observed, changes, outputs: step.outputs(ctx, observed) };
+      const desired = step.desired(ctx);
+      const observed = await step.observe(ctx, desired);
+      const changes = step.plan(desired, observed);
+      return { id: step.id, title: step.title, status: planStatus(changes), changes, outputs: step.outputs(desired, observed) };
     } catch (err) {
-      throw explainAzureError(err, step.id, step.requiredRole);
+      throw explainAzureError(err, step.id, STEP_ROLES[step.id]);
     }
   }
 
-  private context(step: Step): RunContext {
-    const outputs: Record<string, StepOutputs> = {};
-    for (const [id, p] of this.planned) outputs[id] = p.outputs;
-    return { ...this.base, outputs, progress: (message) => this.events.progress(step, message) };
+  private context(step: Step, outputs: Partial<Record<StepId, StepOutputs>>): RunContext {
+    return { ...this.base, outputs: { ...outputs }, progress: (message) => this.events.progress(step, message) };
   }
+}
 
-  private report(step: Step, changes: Change[]): StepReport {
-    return { id: step.id, title: step.title, status: planStatus(changes), changes };
-  }
+/** Every step's outputs as the plan recorded them: where apply starts from. */
+function outputsOf(plan: StepReport[]): Partial<Record<StepId, StepOutputs>> {
+  return Object.fromEntries(plan.map((r) => [r.id, r.outputs ?? {}]));
+}
+
+function asWrite(step: Step, change: Change): Write<unknown> {
+  if (change.op === undefined) throw new Error(`${step.id}: the planned ${change.action} of ${change.resource} says nothing to send`);
+  return change as Write<unknown>;
+}
+
+/**
+ * Why a plan must not be applied, or undefined: a blocked change anywhere stops the run before its
+ * first write, with the blocked changes' own exit code.
+ */
+export function refusal(plan: StepReport[]): UserError | undefined {
+  const found = blockedChanges(plan);
+  if (found.length === 0) return undefined;
+  const hints = [...new Set(found.map((c) => c.hint).filter(Boolean))];
+  return new UserError(found.map((c) => `${c.resource}: ${c.note ?? "blocked"}`).join("\n"), found[0]!.exitCode ?? 1, [...hints, "Nothing was written."].join(" "));
 }
 
 function describe(c: Change): string {

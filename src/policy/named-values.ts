@@ -4,67 +4,64 @@
 // hold only one `aeg-agent-id`; each agent therefore gets its own `aeg-agent-id-<slug>` and
 // `aeg-audience-group-id-<slug>`, set into context variables by that agent's operation policy.
 
+import { tenantEndpoints, type CloudProfile } from "../azure/cloud.js";
+import type { Config } from "../config/schema.js";
+import { AGENT_SLUG_PLACEHOLDER, agentNamedValues, agentSlug, isAgentSlug } from "./agent-slug.js";
+
+/**
+ * The value of each instance-wide named value, from the configuration and the cloud. This record is
+ * the one list of global named values: lint, setup and doctor all derive from it.
+ */
+const GLOBAL_VALUES = {
+  "aeg-tenant-id": (c) => c.tenantId,
+  "aeg-audience": (c) => c.gateway.audiences[0]!,
+  // Both audience forms are accepted; with one configured, the second slot repeats it.
+  "aeg-audience-2": (c) => c.gateway.audiences[1] ?? c.gateway.audiences[0]!,
+  "aeg-dataverse-resource": (c) => c.dataverse.url.replace(/\/+$/, ""),
+  "aeg-decision-logger": (c) => c.telemetry.loggerId,
+  "aeg-policy-version": (c) => c.gateway.policyVersion,
+  "aeg-channel": (c) => c.gateway.channel,
+  "aeg-unknown-pathway": (c) => c.gateway.unknownPathway,
+  "aeg-graph-fallback": (c) => String(c.graphFallback.enabled),
+  // Cloud-specific endpoints, so one template serves public, sovereign and sandbox clouds.
+  "aeg-openid-config-v1": (c, cloud) => tenantEndpoints(cloud, c.tenantId).openIdConfigV1,
+  "aeg-openid-config-v2": (c, cloud) => tenantEndpoints(cloud, c.tenantId).openIdConfigV2,
+  "aeg-issuer-v1": (c, cloud) => tenantEndpoints(cloud, c.tenantId).issuerV1,
+  "aeg-issuer-v2": (c, cloud) => tenantEndpoints(cloud, c.tenantId).issuerV2,
+  "aeg-graph-url": (_c, cloud) => cloud.graph,
+  "aeg-graph-resource": (_c, cloud) => cloud.graphAudience,
+  "aeg-store-timeout": (c) => String(c.gateway.storeTimeoutSeconds),
+} satisfies Record<string, (config: Config, cloud: CloudProfile) => string>;
+
+export type GlobalNamedValue = keyof typeof GLOBAL_VALUES;
+
 export const AEG_NAMED_VALUES = {
   /** One value each per APIM instance. */
-  global: [
-    "aeg-tenant-id",
-    "aeg-audience",
-    "aeg-audience-2",
-    "aeg-dataverse-resource",
-    "aeg-decision-logger",
-    "aeg-policy-version",
-    "aeg-channel",
-    "aeg-unknown-pathway",
-    "aeg-graph-fallback",
-    // Cloud-specific endpoints, so one template serves public, sovereign and sandbox clouds.
-    "aeg-openid-config-v1",
-    "aeg-openid-config-v2",
-    "aeg-issuer-v1",
-    "aeg-issuer-v2",
-    "aeg-graph-url",
-    "aeg-graph-resource",
-    "aeg-store-timeout",
-  ],
+  global: Object.keys(GLOBAL_VALUES) as GlobalNamedValue[],
   /** One value each per agent: prefix + agentSlug(agentId). */
   perAgentPrefixes: ["aeg-agent-id-", "aeg-audience-group-id-"],
 } as const;
 
-export type GlobalNamedValue = (typeof AEG_NAMED_VALUES.global)[number];
-
-/** Placeholder for the agent slug in `templates/operation-policy.xml`. */
-export const AGENT_SLUG_PLACEHOLDER = "__AGENT_SLUG__";
-
-export const AGENT_SLUG_MAX_LENGTH = 40;
+export interface DesiredNamedValue {
+  id: string;
+  value: string;
+}
 
 /**
- * The slug that names an agent's per-agent named values.
- * Rule: Unicode-decompose and drop accents, lowercase, every character outside `[a-z0-9-]`
- * becomes `-`, runs of `-` collapse to one, leading/trailing `-` are trimmed, then the result is
- * cut to 40 characters (and trimmed again). An id with no usable character is an error.
- * Distinct ids can share a slug (case, punctuation, truncation): callers must check uniqueness.
+ * Seed step 2, with the contract's corrections: named values are global to an instance, so each
+ * agent gets its own `aeg-agent-id-<slug>` and `aeg-audience-group-id-<slug>`, which its operation
+ * policy copies into context variables. Display name = id, as policies reference display names.
  */
-export function agentSlug(agentId: string): string {
-  const slug = agentId
-    .normalize("NFKD")
-    .replace(/[\u0300-\u036f]/g, "")
-    .toLowerCase()
-    .replace(/[^a-z0-9-]/g, "-")
-    .replace(/-+/g, "-")
-    .replace(/^-|-$/g, "")
-    .slice(0, AGENT_SLUG_MAX_LENGTH)
-    .replace(/-$/, "");
-  if (slug === "") throw new Error(`Agent id ${JSON.stringify(agentId)} has no character usable in a slug`);
-  return slug;
-}
-
-export function isAgentSlug(slug: string): boolean {
-  return slug.length > 0 && slug.length <= AGENT_SLUG_MAX_LENGTH && /^[a-z0-9]+(?:-[a-z0-9]+)*$/.test(slug);
-}
-
-/** The two per-agent named value names for a slug. */
-export function agentNamedValues(slug: string): { agentId: string; audienceGroupId: string } {
-  if (!isAgentSlug(slug)) throw new Error(`Not an agent slug: ${JSON.stringify(slug)}`);
-  return { agentId: `aeg-agent-id-${slug}`, audienceGroupId: `aeg-audience-group-id-${slug}` };
+export function desiredNamedValues(config: Config, cloud: CloudProfile): DesiredNamedValue[] {
+  const shared = AEG_NAMED_VALUES.global.map((id) => ({ id, value: GLOBAL_VALUES[id](config, cloud) }));
+  const perAgent = config.agents.flatMap((agent) => {
+    const names = agentNamedValues(agentSlug(agent.id));
+    return [
+      { id: names.agentId, value: agent.id },
+      { id: names.audienceGroupId, value: agent.audienceGroupId },
+    ];
+  });
+  return [...shared, ...perAgent];
 }
 
 /**

@@ -7,17 +7,8 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigError } from "../errors.js";
-import { AGENT_SLUG_PLACEHOLDER, isAgentSlug } from "./named-values.js";
+import { AGENT_SLUG_PLACEHOLDER, isAgentSlug } from "./agent-slug.js";
 import { parsePolicyXml, type XmlElement } from "./xml.js";
-
-export {
-  AEG_NAMED_VALUES,
-  AGENT_SLUG_PLACEHOLDER,
-  agentNamedValues,
-  agentSlug,
-  isAgentSlug,
-  isAllowedNamedValue,
-} from "./named-values.js";
 
 /** Fragment ids in upload order (neither includes the other, so any order works). */
 export const FRAGMENT_IDS = ["aeg-validate-jwt", "aeg-eligibility-check"] as const;

@@ -1,6 +1,6 @@
-import type { Change, FieldChange, StepReport } from "../engine/types.js";
+import type { Change, FieldChange, StepReport } from "../engine/change.js";
 
-const SYMBOL: Record<string, string> = { create: "+", update: "~", delete: "-", ok: "=", unverifiable: "?" };
+const SYMBOL: Record<string, string> = { create: "+", update: "~", delete: "-", ok: "=", unverifiable: "?", blocked: "!" };
 
 /** The plan as a person reads it: per step its status, per resource its action and field diffs. Pure. */
 export function formatPlan(reports: StepReport[], opts: { verbose?: boolean } = {}): string[] {
@@ -17,7 +17,8 @@ export function formatPlan(reports: StepReport[], opts: { verbose?: boolean } = 
 
 function formatChange(change: Change): string[] {
   const head = `  ${SYMBOL[change.action] ?? " "} ${change.resource}${change.note ? `  (${change.note})` : ""}`;
-  return [head, ...change.fields.flatMap(formatField)];
+  const hint = change.action === "blocked" && change.hint ? [`      blocked: ${change.hint}`] : [];
+  return [head, ...hint, ...change.fields.flatMap(formatField)];
 }
 
 function formatField(field: FieldChange): string[] {
@@ -36,7 +37,7 @@ export function planSummary(reports: StepReport[]): string {
   const counts = new Map<string, number>();
   for (const c of reports.flatMap((r) => r.changes)) counts.set(c.action, (counts.get(c.action) ?? 0) + 1);
   const part = (action: string, label: string) => (counts.get(action) ? `${counts.get(action)} ${label}` : undefined);
-  return [part("create", "to create"), part("update", "to update"), part("delete", "to delete"), part("unverifiable", "unverifiable"), part("ok", "in sync")]
+  return [part("blocked", "blocked"), part("create", "to create"), part("update", "to update"), part("delete", "to delete"), part("unverifiable", "unverifiable"), part("ok", "in sync")]
     .filter(Boolean)
     .join(", ");
 }

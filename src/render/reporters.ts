@@ -1,6 +1,7 @@
 import { DefaultRenderer, Listr, ListrLogger, ProcessOutput, type ListrTaskWrapper } from "listr2";
 import type { EngineEvents } from "../engine/runner.js";
-import type { Step, StepReport } from "../engine/types.js";
+import type { StepReport } from "../engine/change.js";
+import type { Step } from "../engine/step.js";
 
 export type OutputMode = "tty" | "plain" | "json";
 
@@ -14,7 +15,7 @@ export function outputMode(flags: { json?: boolean; ci?: boolean }, env: NodeJS.
 export interface Reporter extends EngineEvents {
   /** A line for the person running aeg (never on stdout: stdout is reserved for --json). */
   say(line: string): void;
-  beginApply(steps: Step[]): void;
+  beginApply(steps: readonly Step[]): void;
   endApply(): Promise<void>;
 }
 
@@ -67,7 +68,7 @@ export class ListrReporter implements Reporter {
     process.stderr.write(`${line}\n`);
   }
 
-  beginApply(steps: Step[]): void {
+  beginApply(steps: readonly Step[]): void {
     for (const step of steps) {
       let resolve!: () => void;
       let reject!: (err: Error) => void;

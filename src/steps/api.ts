@@ -2,13 +2,14 @@ import type { ApiContract, OperationContract } from "@azure/arm-apimanagement";
 import { createPipelineRequest, RestError } from "@azure/core-rest-pipeline";
 import { orMissing } from "../azure/errors.js";
 import type { Config } from "../config/schema.js";
+import { inSync, type Change } from "../engine/change.js";
 import { diffFields } from "../engine/plan.js";
-import type { Change, RunContext, Step } from "../engine/types.js";
-import { agentSlug, renderOperationPolicy, type TemplateSet } from "../policy/templates.js";
-import { APIM_ROLE, apimReady, serviceName } from "./apim-context.js";
-import { policyChange } from "./policy-change.js";
-import { POLICY_FORMAT } from "./policy-format.js";
-import { assertTemplatesValid } from "./template-lint.js";
+import { defineStep, type RunContext } from "../engine/step.js";
+import { agentSlug } from "../policy/agent-slug.js";
+import { POLICY_FORMAT } from "../policy/format.js";
+import { policyChange } from "../policy/policy-change.js";
+import { renderOperationPolicy } from "../policy/templates.js";
+import { apimReady } from "./apim-state.js";
 
 export interface ApiObserved {
   api?: ApiContract;
@@ -26,6 +27,31 @@ export interface DesiredOperation {
   urlTemplate: string;
 }
 
+interface ApiBody {
+  displayName: string;
+  path: string;
+  serviceUrl: string;
+  protocols: "https"[];
+  subscriptionRequired: false;
+}
+
+interface DesiredApi {
+  ready: boolean;
+  apiId: string;
+  body: ApiBody;
+  operations: Array<DesiredOperation & { policy: string }>;
+  apiPolicy: string;
+}
+
+type OperationBody = { displayName: string; method: string; urlTemplate: string; description: string };
+
+type ApiOp =
+  | { kind: "api"; body: ApiBody }
+  | { kind: "operation"; id: string; body: OperationBody }
+  | { kind: "delete-operation"; id: string }
+  | { kind: "api-policy"; value: string }
+  | { kind: "operation-policy"; id: string; value: string };
+
 /** One operation per agent: the operation, not the caller, decides which agent a request is for. */
 export function desiredOperations(config: Config): DesiredOperation[] {
   return config.agents.map((agent) => {
@@ -35,84 +61,99 @@ export function desiredOperations(config: Config): DesiredOperation[] {
 }
 
 /** Seed step 4: the API, its operations, and the inbound/outbound/on-error wiring. */
-export function apiStep(templates: TemplateSet): Step<ApiObserved> {
-  return {
-    id: "api",
-    title: "API, operations and policy wiring",
-    needs: ["fragments"],
-    requiredRole: APIM_ROLE,
+export const apiStep = defineStep<DesiredApi, ApiObserved, ApiOp>({
+  id: "api",
+  title: "API, operations and policy wiring",
+  needs: ["fragments"],
 
-    async observe(ctx) {
-      const observed: ApiObserved = { operations: new Map(), operationPolicies: new Map() };
-      if (!apimReady(ctx)) return observed;
-      const { resourceGroup, gateway } = ctx.config;
-      const svc = serviceName(ctx);
-      observed.api = await orMissing(ctx.arm.apim.api.get(resourceGroup, svc, gateway.apiId));
-      if (!observed.api) return observed;
-      for await (const op of ctx.arm.apim.apiOperation.listByApi(resourceGroup, svc, gateway.apiId)) {
-        if (op.name) observed.operations.set(op.name, op);
-      }
-      const [apiPolicy] = await Promise.all([
-        readApiPolicy(ctx),
-        ...[...observed.operations.keys()].map(async (opId) => {
-          const policy = await orMissing(ctx.arm.apim.apiOperationPolicy.get(resourceGroup, svc, gateway.apiId, opId, "policy", { format: POLICY_FORMAT }));
-          if (policy?.value !== undefined) observed.operationPolicies.set(opId, policy.value);
-        }),
-      ]);
-      observed.apiPolicy = apiPolicy;
-      return observed;
-    },
+  desired(input) {
+    const { gateway } = input.config;
+    return {
+      ready: apimReady(input),
+      apiId: gateway.apiId,
+      // Callers authenticate with Entra tokens, checked by the policy: no APIM subscription keys.
+      body: { displayName: gateway.apiDisplayName, path: gateway.apiPath, serviceUrl: gateway.backendUrl, protocols: ["https"], subscriptionRequired: false },
+      operations: desiredOperations(input.config).map((op) => ({ ...op, policy: renderOperationPolicy(input.templates, { slug: op.slug }) })),
+      apiPolicy: input.templates.apiPolicy,
+    };
+  },
 
-    plan(ctx, observed): Change[] {
-      assertTemplatesValid(templates, ctx);
-      const { gateway } = ctx.config;
-      const ops = desiredOperations(ctx.config);
-      const wanted = new Set(ops.map((o) => o.id));
-      return [
-        apiChange(ctx, observed.api),
-        ...ops.map((op) => operationChange(ctx, op, observed.operations.get(op.id))),
-        // Operations aeg did not ask for would let a caller reach the backend past the per-agent wiring.
-        ...[...observed.operations.keys()]
-          .filter((id) => !wanted.has(id))
-          .map<Change>((id) => ({
-            action: "delete",
-            resource: `apis/${gateway.apiId}/operations/${id}`,
-            fields: [],
-            apimWrite: true,
-            write: async (c) => {
-              await c.arm.apim.apiOperation.delete(c.config.resourceGroup, serviceName(c), gateway.apiId, id, "*");
-            },
-          })),
-        policyChange(`apis/${gateway.apiId}/policies/policy`, templates.apiPolicy, observed.apiPolicy, async (c) => {
-          await c.arm.apim.apiPolicy.createOrUpdate(c.config.resourceGroup, serviceName(c), gateway.apiId, "policy", { value: templates.apiPolicy, format: POLICY_FORMAT });
-        }),
-        ...ops.map((op) => {
-          const xml = renderOperationPolicy(templates, { slug: op.slug });
-          return policyChange(`apis/${gateway.apiId}/operations/${op.id}/policies/policy`, xml, observed.operationPolicies.get(op.id), async (c) => {
-            await c.arm.apim.apiOperationPolicy.createOrUpdate(c.config.resourceGroup, serviceName(c), gateway.apiId, op.id, "policy", { value: xml, format: POLICY_FORMAT });
-          });
-        }),
-      ];
-    },
+  async observe(ctx, desired) {
+    const observed: ApiObserved = { operations: new Map(), operationPolicies: new Map() };
+    if (!desired.ready) return observed;
+    const { resourceGroup, apim } = ctx.config;
+    const client = ctx.clients.apim;
+    observed.api = await orMissing(client.api.get(resourceGroup, apim.name, desired.apiId));
+    if (!observed.api) return observed;
+    for await (const op of client.apiOperation.listByApi(resourceGroup, apim.name, desired.apiId)) {
+      if (op.name) observed.operations.set(op.name, op);
+    }
+    const [apiPolicy] = await Promise.all([
+      readApiPolicy(ctx, desired.apiId),
+      ...[...observed.operations.keys()].map(async (opId) => {
+        const policy = await orMissing(client.apiOperationPolicy.get(resourceGroup, apim.name, desired.apiId, opId, "policy", { format: POLICY_FORMAT }));
+        if (policy?.value !== undefined) observed.operationPolicies.set(opId, policy.value);
+      }),
+    ]);
+    observed.apiPolicy = apiPolicy;
+    return observed;
+  },
 
-    outputs(ctx, observed) {
-      return { apiId: observed.api?.id, apiPath: ctx.config.gateway.apiPath };
-    },
-  };
-}
+  plan(desired, observed) {
+    const { apiId } = desired;
+    const wanted = new Set(desired.operations.map((o) => o.id));
+    return [
+      apiChange(desired, observed.api),
+      ...desired.operations.map((op) => operationChange(apiId, op, observed.operations.get(op.id))),
+      // Operations aeg did not ask for would let a caller reach the backend past the per-agent wiring.
+      ...[...observed.operations.keys()]
+        .filter((id) => !wanted.has(id))
+        .map((id): Change<ApiOp> => ({ action: "delete", resource: `apis/${apiId}/operations/${id}`, fields: [], apimWrite: true, op: { kind: "delete-operation", id } })),
+      policyChange<ApiOp>(`apis/${apiId}/policies/policy`, desired.apiPolicy, observed.apiPolicy, { kind: "api-policy", value: desired.apiPolicy }),
+      ...desired.operations.map((op) =>
+        policyChange<ApiOp>(`apis/${apiId}/operations/${op.id}/policies/policy`, op.policy, observed.operationPolicies.get(op.id), { kind: "operation-policy", id: op.id, value: op.policy }),
+      ),
+    ];
+  },
+
+  async apply(ctx, { op }) {
+    const { resourceGroup, apim, gateway } = ctx.config;
+    const client = ctx.clients.apim;
+    switch (op.kind) {
+      case "api":
+        await client.api.beginCreateOrUpdateAndWait(resourceGroup, apim.name, gateway.apiId, op.body, { updateIntervalInMs: ctx.pollIntervalMs });
+        return;
+      case "operation":
+        await client.apiOperation.createOrUpdate(resourceGroup, apim.name, gateway.apiId, op.id, op.body);
+        return;
+      case "delete-operation":
+        await client.apiOperation.delete(resourceGroup, apim.name, gateway.apiId, op.id, "*");
+        return;
+      case "api-policy":
+        await client.apiPolicy.createOrUpdate(resourceGroup, apim.name, gateway.apiId, "policy", { value: op.value, format: POLICY_FORMAT });
+        return;
+      case "operation-policy":
+        await client.apiOperationPolicy.createOrUpdate(resourceGroup, apim.name, gateway.apiId, op.id, "policy", { value: op.value, format: POLICY_FORMAT });
+        return;
+    }
+  },
+
+  outputs: (desired, observed) => ({ apiId: observed.api?.id, apiPath: desired.body.path }),
+});
 
 /**
  * The API-scope policy as stored. Read with a plain request: the SDK's `apiPolicy.get`
  * parses the JSON answer with XML names and drops `value` (Azure/azure-sdk-for-js#31566).
  */
-async function readApiPolicy(ctx: RunContext): Promise<string | undefined> {
-  const { subscriptionId, resourceGroup, gateway } = ctx.config;
+async function readApiPolicy(ctx: RunContext, apiId: string): Promise<string | undefined> {
+  const { subscriptionId, resourceGroup, apim } = ctx.config;
+  const client = ctx.clients.apim;
   const url =
     `${ctx.cloud.resourceManager}/subscriptions/${subscriptionId}/resourceGroups/${encodeURIComponent(resourceGroup)}` +
-    `/providers/Microsoft.ApiManagement/service/${serviceName(ctx)}/apis/${encodeURIComponent(gateway.apiId)}/policies/policy` +
-    `?api-version=${ctx.arm.apim.apiVersion}&format=${POLICY_FORMAT}`;
+    `/providers/Microsoft.ApiManagement/service/${apim.name}/apis/${encodeURIComponent(apiId)}/policies/policy` +
+    `?api-version=${client.apiVersion}&format=${POLICY_FORMAT}`;
   const request = createPipelineRequest({ url, method: "GET", abortSignal: ctx.signal });
-  const response = await ctx.arm.apim.sendRequest(request);
+  const response = await client.sendRequest(request);
   if (response.status === 404) return undefined;
   const body = response.bodyAsText ? (JSON.parse(response.bodyAsText) as { properties?: { value?: string }; error?: { code?: string; message?: string } }) : {};
   if (response.status !== 200) {
@@ -121,40 +162,29 @@ async function readApiPolicy(ctx: RunContext): Promise<string | undefined> {
   return body.properties?.value;
 }
 
-function apiChange(ctx: RunContext, live: ApiContract | undefined): Change {
-  const { gateway } = ctx.config;
-  // Callers authenticate with Entra tokens, checked by the policy: no APIM subscription keys.
-  const desired = { displayName: gateway.apiDisplayName, path: gateway.apiPath, serviceUrl: gateway.backendUrl, protocols: ["https"], subscriptionRequired: false };
-  const fields = diffFields(desired, live as Record<string, unknown> | undefined);
-  const resource = `apis/${gateway.apiId}`;
-  if (live && fields.length === 0) return { action: "ok", resource, fields: [] };
+function apiChange(desired: DesiredApi, live: ApiContract | undefined): Change<ApiOp> {
+  const fields = diffFields({ ...desired.body }, live as Record<string, unknown> | undefined);
+  const resource = `apis/${desired.apiId}`;
+  if (live && fields.length === 0) return inSync(resource);
   return {
     action: live ? "update" : "create",
     resource,
-    fields: live ? fields : [{ field: "path", to: gateway.apiPath }, { field: "serviceUrl", to: gateway.backendUrl }],
+    fields: live ? fields : [{ field: "path", to: desired.body.path }, { field: "serviceUrl", to: desired.body.serviceUrl }],
     apimWrite: true,
-    write: async (c) => {
-      await c.arm.apim.api.beginCreateOrUpdateAndWait(c.config.resourceGroup, serviceName(c), gateway.apiId, desired, { updateIntervalInMs: c.pollIntervalMs });
-    },
+    op: { kind: "api", body: desired.body },
   };
 }
 
-function operationChange(ctx: RunContext, op: DesiredOperation, live: OperationContract | undefined): Change {
-  const { gateway } = ctx.config;
-  const desired = { displayName: op.displayName, method: op.method, urlTemplate: op.urlTemplate };
-  const fields = diffFields(desired, live as Record<string, unknown> | undefined);
-  const resource = `apis/${gateway.apiId}/operations/${op.id}`;
-  if (live && fields.length === 0) return { action: "ok", resource, fields: [] };
+function operationChange(apiId: string, op: DesiredOperation, live: OperationContract | undefined): Change<ApiOp> {
+  const wanted = { displayName: op.displayName, method: op.method, urlTemplate: op.urlTemplate };
+  const fields = diffFields(wanted, live as Record<string, unknown> | undefined);
+  const resource = `apis/${apiId}/operations/${op.id}`;
+  if (live && fields.length === 0) return inSync(resource);
   return {
     action: live ? "update" : "create",
     resource,
     fields: live ? fields : [{ field: "urlTemplate", to: `${op.method} ${op.urlTemplate}` }],
     apimWrite: true,
-    write: async (c) => {
-      await c.arm.apim.apiOperation.createOrUpdate(c.config.resourceGroup, serviceName(c), gateway.apiId, op.id, {
-        ...desired,
-        description: `Calls agent ${op.agentId}; the operation policy binds it, so no caller can choose another agent.`,
-      });
-    },
+    op: { kind: "operation", id: op.id, body: { ...wanted, description: `Calls agent ${op.agentId}; the operation policy binds it, so no caller can choose another agent.` } },
   };
 }

@@ -1,9 +1,21 @@
-import { statusOf, azureCode } from "../azure/errors.js";
 import { DUPLICATE_RECORD, type ApplicationUser, type DataverseClient, type RolePrivilege, type SecurityRole, type TableDefinition } from "../azure/dataverse.js";
-import type { Change, RunContext, Step } from "../engine/types.js";
-import type { TemplateSet } from "../policy/templates.js";
-import { dataversePreflight, services } from "./identity-preflight.js";
-import { DECISION_LOG_TABLE, desiredPrivileges, policyEntitySets, privilegeDiff } from "./role-privileges.js";
+import { azureCode, statusOf } from "../azure/errors.js";
+import { DECISION_LOG_LOGICAL_NAME } from "../dataverse/decision-log-table.js";
+import { desiredPrivileges, policyEntitySets, privilegeDiff } from "../dataverse/role-privileges.js";
+import { inSync, type Change } from "../engine/change.js";
+import { defineStep, type RunContext } from "../engine/step.js";
+import { dataversePreflight } from "../preflight/identity.js";
+import { gatewayIdentity, principalOf, waitsOnBlockedIdentity, type GatewayIdentity } from "./apim-state.js";
+
+interface DesiredAccess {
+  identity: GatewayIdentity;
+  environmentUrl: string;
+  /** Entity sets the shipped policies read: the role reads exactly these. */
+  entitySets: string[];
+  decisionLog: boolean;
+  roleName: string;
+  userName: string;
+}
 
 export interface DataverseAccessObserved {
   rootBusinessUnit: string;
@@ -17,68 +29,82 @@ export interface DataverseAccessObserved {
   userRoles: SecurityRole[];
 }
 
-const ROLE = "Dataverse System Administrator in the governance-store environment";
+/**
+ * The writes re-read what they need (ensure…), so they stay right when run after upstream writes
+ * made the identity, and when a concurrent run got there first.
+ */
+type AccessOp = { kind: "user"; name: string } | { kind: "role"; name: string; entitySets: string[]; decisionLog: boolean } | { kind: "assignment"; name: string; roleName: string; entitySets: string[]; decisionLog: boolean };
 
 /**
  * Seed step 5: the gateway identity's application user (bound to the appId, never the object id),
  * a security role in the root business unit holding exactly Read (Global) on the tables the shipped
  * policy reads, plus Create on the decision log when configured, and that role assigned once.
  */
-export function dataverseAccessStep(templates: TemplateSet): Step<DataverseAccessObserved> {
-  const entitySets = policyEntitySets(templates);
-  return {
-    id: "dataverse-access",
-    title: "Dataverse application user and least-privilege role",
-    // After the decision-log step: Create on that table can only be granted once the table exists.
-    needs: ["apim", "decision-log"],
-    requiredRole: ROLE,
+export const dataverseAccessStep = defineStep<DesiredAccess, DataverseAccessObserved, AccessOp>({
+  id: "dataverse-access",
+  title: "Dataverse application user and least-privilege role",
+  // After the decision-log step: Create on that table can only be granted once the table exists.
+  needs: ["apim", "decision-log"],
 
-    async observe(ctx) {
-      const dv = client(ctx);
-      const principalId = ctx.outputs.apim?.principalId;
-      const [rootBusinessUnit, tables, decisionLog, appId] = await Promise.all([
-        dv.rootBusinessUnit(),
-        Promise.all(entitySets.map(async (entitySet) => ({ entitySet, table: await dv.tableByEntitySet(entitySet) }))),
-        ctx.config.dataverse.decisionLog.enabled ? dv.tableByLogicalName(DECISION_LOG_TABLE) : undefined,
-        principalId ? services(ctx).graph.servicePrincipal(principalId).then((sp) => sp.appId.toLowerCase()) : undefined,
-      ]);
-      const [user, role] = await Promise.all([appId ? dv.applicationUser(appId) : undefined, dv.role(ctx.config.dataverse.roleName, rootBusinessUnit)]);
-      const [rolePrivileges, userRoles] = await Promise.all([role ? dv.rolePrivileges(role.roleid) : [], user ? dv.userRoles(user.systemuserid) : []]);
-      return { rootBusinessUnit, appId, tables, decisionLog, user, role, rolePrivileges, userRoles };
-    },
+  desired: (input) => ({
+    identity: gatewayIdentity(input),
+    environmentUrl: input.config.dataverse.url,
+    entitySets: policyEntitySets(input.templates),
+    decisionLog: input.config.dataverse.decisionLog.enabled,
+    roleName: input.config.dataverse.roleName,
+    userName: `AEG gateway (${input.config.apim.name} managed identity)`,
+  }),
 
-    plan(ctx, observed): Change[] {
-      return [...missingTables(ctx, observed), userChange(ctx, observed), roleChange(ctx, observed, entitySets), assignmentChange(ctx, observed, entitySets)];
-    },
+  async observe(ctx, desired) {
+    const dv = ctx.clients.dataverse;
+    const principalId = desired.identity.state === "ready" ? desired.identity.principalId : undefined;
+    const [rootBusinessUnit, tables, decisionLog, appId] = await Promise.all([
+      dv.rootBusinessUnit(),
+      Promise.all(desired.entitySets.map(async (entitySet) => ({ entitySet, table: await dv.tableByEntitySet(entitySet) }))),
+      desired.decisionLog ? dv.tableByLogicalName(DECISION_LOG_LOGICAL_NAME) : undefined,
+      principalId ? ctx.clients.graph.servicePrincipal(principalId).then((sp) => sp.appId.toLowerCase()) : undefined,
+    ]);
+    const [user, role] = await Promise.all([appId ? dv.applicationUser(appId) : undefined, dv.role(desired.roleName, rootBusinessUnit)]);
+    const [rolePrivileges, userRoles] = await Promise.all([role ? dv.rolePrivileges(role.roleid) : [], user ? dv.userRoles(user.systemuserid) : []]);
+    return { rootBusinessUnit, appId, tables, decisionLog, user, role, rolePrivileges, userRoles };
+  },
 
-    preflight: (ctx) => dataversePreflight(ctx, ctx.config.dataverse.url),
+  plan: (desired, observed) => [...missingTables(desired, observed), userChange(desired, observed), roleChange(desired, observed), assignmentChange(desired, observed)],
 
-    outputs(_ctx, { appId, user, role }) {
-      return { appId, applicationUserId: user?.systemuserid, roleId: role?.roleid };
-    },
-  };
-}
+  async apply(ctx, { op }) {
+    switch (op.kind) {
+      case "user":
+        await ensureApplicationUser(ctx, op.name);
+        return;
+      case "role":
+        await ensureRole(ctx.clients.dataverse, op.name, op.entitySets, op.decisionLog);
+        return;
+      case "assignment":
+        return ensureAssignment(ctx, op);
+    }
+  },
 
-function client(ctx: RunContext): DataverseClient {
-  return services(ctx).dataverse(ctx.config.dataverse.url);
-}
+  preflight: dataversePreflight,
+
+  outputs: (_desired, { appId, user, role }) => ({ appId, applicationUserId: user?.systemuserid, roleId: role?.roleid }),
+});
 
 function readTables(o: DataverseAccessObserved): TableDefinition[] {
   return o.tables.flatMap((t) => (t.table ? [t.table] : []));
 }
 
 /** Tables belong to sibling solutions: aeg reports a missing one and never creates it. */
-function missingTables(ctx: RunContext, o: DataverseAccessObserved): Change[] {
-  const missing: Change[] = o.tables
+function missingTables(desired: DesiredAccess, o: DataverseAccessObserved): Change<AccessOp>[] {
+  const missing: Change<AccessOp>[] = o.tables
     .filter((t) => !t.table)
     .map((t) => ({
       action: "unverifiable",
       resource: `tables/${t.entitySet}`,
       fields: [],
-      note: `the policy reads ${t.entitySet} but ${ctx.config.dataverse.url} has no such table; install the sibling solution that owns it (aeg never creates it), then re-run`,
+      note: `the policy reads ${t.entitySet} but ${desired.environmentUrl} has no such table; install the sibling solution that owns it (aeg never creates it), then re-run`,
     }));
-  if (ctx.config.dataverse.decisionLog.enabled && !o.decisionLog) {
-    missing.push({ action: "unverifiable", resource: `tables/${DECISION_LOG_TABLE}`, fields: [], note: "dataverse.decisionLog.enabled is true but the table does not exist yet: no Create privilege is granted on it" });
+  if (desired.decisionLog && !o.decisionLog) {
+    missing.push({ action: "unverifiable", resource: `tables/${DECISION_LOG_LOGICAL_NAME}`, fields: [], note: "dataverse.decisionLog.enabled is true but the table does not exist yet: no Create privilege is granted on it" });
   }
   return missing;
 }
@@ -87,12 +113,12 @@ function userResource(o: DataverseAccessObserved): string {
   return `applicationUsers/${o.appId ?? "(APIM identity)"}`;
 }
 
-function userChange(ctx: RunContext, o: DataverseAccessObserved): Change {
+function userChange(desired: DesiredAccess, o: DataverseAccessObserved): Change<AccessOp> {
   const resource = userResource(o);
-  if (o.user && !o.user.isdisabled) return { action: "ok", resource, fields: [] };
-  if (o.user) {
-    return { action: "update", resource, fields: [{ field: "isdisabled", from: true, to: false }], note: "the application user is disabled: the gateway cannot read", write: (c) => ensureApplicationUser(c).then(() => undefined) };
-  }
+  if (desired.identity.state === "blocked") return waitsOnBlockedIdentity(resource);
+  if (o.user && !o.user.isdisabled) return inSync(resource);
+  const op: AccessOp = { kind: "user", name: desired.userName };
+  if (o.user) return { action: "update", resource, fields: [{ field: "isdisabled", from: true, to: false }], note: "the application user is disabled: the gateway cannot read", op };
   return {
     action: "create",
     resource,
@@ -100,46 +126,48 @@ function userChange(ctx: RunContext, o: DataverseAccessObserved): Change {
       { field: "applicationid", to: o.appId ?? "(the APIM identity's appId, once it exists)" },
       { field: "businessunitid", to: o.rootBusinessUnit },
     ],
-    write: (c) => ensureApplicationUser(c).then(() => undefined),
+    op,
   };
 }
 
-function roleChange(ctx: RunContext, o: DataverseAccessObserved, entitySets: string[]): Change {
-  const { roleName } = ctx.config.dataverse;
-  const resource = `roles/${roleName}`;
-  const desired = desiredPrivileges(readTables(o), o.decisionLog);
-  const diff = privilegeDiff(desired, o.role ? o.rolePrivileges : []);
-  if (o.role && diff.fields.length === 0) return { action: "ok", resource, fields: [] };
+function roleChange(desired: DesiredAccess, o: DataverseAccessObserved): Change<AccessOp> {
+  const resource = `roles/${desired.roleName}`;
+  const diff = privilegeDiff(desiredPrivileges(readTables(o), o.decisionLog), o.role ? o.rolePrivileges : []);
+  if (o.role && diff.fields.length === 0) return inSync(resource);
   return {
     action: o.role ? "update" : "create",
     resource,
     fields: o.role ? diff.fields : [{ field: "businessunitid", to: o.rootBusinessUnit }, ...diff.fields],
-    write: (c) => ensureRole(c, entitySets).then(() => undefined),
+    op: { kind: "role", name: desired.roleName, entitySets: desired.entitySets, decisionLog: desired.decisionLog },
   };
 }
 
-function assignmentChange(ctx: RunContext, o: DataverseAccessObserved, entitySets: string[]): Change {
-  const resource = `${userResource(o)}/roles/${ctx.config.dataverse.roleName}`;
-  if (o.role && o.userRoles.some((r) => r.roleid === o.role!.roleid)) return { action: "ok", resource, fields: [] };
-  return { action: "create", resource, fields: [{ field: "role", to: ctx.config.dataverse.roleName }], write: (c) => ensureAssignment(c, entitySets) };
+function assignmentChange(desired: DesiredAccess, o: DataverseAccessObserved): Change<AccessOp> {
+  const resource = `${userResource(o)}/roles/${desired.roleName}`;
+  if (desired.identity.state === "blocked") return waitsOnBlockedIdentity(resource);
+  if (o.role && o.userRoles.some((r) => r.roleid === o.role!.roleid)) return inSync(resource);
+  return {
+    action: "create",
+    resource,
+    fields: [{ field: "role", to: desired.roleName }],
+    op: { kind: "assignment", name: desired.userName, roleName: desired.roleName, entitySets: desired.entitySets, decisionLog: desired.decisionLog },
+  };
 }
 
-// ---- writes: each re-reads what it needs, so they stay correct when run after upstream writes ----
+// ---- writes ----
 
 async function appIdOf(ctx: RunContext): Promise<string> {
-  const principalId = ctx.outputs.apim?.principalId;
-  if (!principalId) throw new Error("dataverse-access: the APIM instance has no system-assigned identity yet; re-run once step apim has completed");
-  return (await services(ctx).graph.servicePrincipal(principalId)).appId.toLowerCase();
+  return (await ctx.clients.graph.servicePrincipal(principalOf(ctx, "dataverse-access"))).appId.toLowerCase();
 }
 
 /** Finds or creates the application user; a duplicate answer means someone made it first: adopt it. */
-export async function ensureApplicationUser(ctx: RunContext): Promise<ApplicationUser> {
-  const dv = client(ctx);
+async function ensureApplicationUser(ctx: RunContext, name: string): Promise<ApplicationUser> {
+  const dv = ctx.clients.dataverse;
   const appId = await appIdOf(ctx);
   let user = await dv.applicationUser(appId);
   if (!user) {
     try {
-      await dv.createApplicationUser(appId, await dv.rootBusinessUnit(), `AEG gateway (${ctx.config.apim.name} managed identity)`);
+      await dv.createApplicationUser(appId, await dv.rootBusinessUnit(), name);
     } catch (err) {
       if (!(statusOf(err) === 412 && azureCode(err) === DUPLICATE_RECORD)) throw err;
     }
@@ -153,9 +181,7 @@ export async function ensureApplicationUser(ctx: RunContext): Promise<Applicatio
   return user;
 }
 
-async function ensureRole(ctx: RunContext, entitySets: string[]): Promise<SecurityRole> {
-  const dv = client(ctx);
-  const { roleName } = ctx.config.dataverse;
+async function ensureRole(dv: DataverseClient, roleName: string, entitySets: string[], decisionLogEnabled: boolean): Promise<SecurityRole> {
   const root = await dv.rootBusinessUnit();
   let role = await dv.role(roleName, root);
   if (!role) {
@@ -164,7 +190,7 @@ async function ensureRole(ctx: RunContext, entitySets: string[]): Promise<Securi
     if (!role) throw new Error(`dataverse-access: role '${roleName}' was created but cannot be read back`);
   }
   const tables = (await Promise.all(entitySets.map((s) => dv.tableByEntitySet(s)))).flatMap((t) => (t ? [t] : []));
-  const decisionLog = ctx.config.dataverse.decisionLog.enabled ? await dv.tableByLogicalName(DECISION_LOG_TABLE) : undefined;
+  const decisionLog = decisionLogEnabled ? await dv.tableByLogicalName(DECISION_LOG_LOGICAL_NAME) : undefined;
   // Re-read after create: a new role may already hold platform defaults, which go too.
   const diff = privilegeDiff(desiredPrivileges(tables, decisionLog), await dv.rolePrivileges(role.roleid));
   if (diff.add.length > 0) await dv.addPrivileges(role.roleid, diff.add.map((p) => ({ PrivilegeId: p.id, Depth: p.depth })), root);
@@ -172,10 +198,10 @@ async function ensureRole(ctx: RunContext, entitySets: string[]): Promise<Securi
   return role;
 }
 
-async function ensureAssignment(ctx: RunContext, entitySets: string[]): Promise<void> {
-  const dv = client(ctx);
-  const user = await ensureApplicationUser(ctx);
-  const role = await ensureRole(ctx, entitySets);
+async function ensureAssignment(ctx: RunContext, op: Extract<AccessOp, { kind: "assignment" }>): Promise<void> {
+  const dv = ctx.clients.dataverse;
+  const user = await ensureApplicationUser(ctx, op.name);
+  const role = await ensureRole(dv, op.roleName, op.entitySets, op.decisionLog);
   if ((await dv.userRoles(user.systemuserid)).some((r) => r.roleid === role.roleid)) return;
   try {
     await dv.assignRole(user.systemuserid, role.roleid);
@@ -183,4 +209,3 @@ async function ensureAssignment(ctx: RunContext, entitySets: string[]): Promise<
     if (azureCode(err) !== DUPLICATE_RECORD) throw err; // assigned by a concurrent run: done
   }
 }
-

@@ -2,14 +2,16 @@ import type { AttributeMetadata, DataverseClient, TableMetadata } from "../azure
 import { DUPLICATE_RECORD } from "../azure/dataverse.js";
 import { azureCode, statusOf } from "../azure/errors.js";
 import { attributeBody, CORRELATION_KEY, DECISION_LOG_COLUMNS, DECISION_LOG_ENTITY_SET, DECISION_LOG_LOGICAL_NAME, keyBody, tableBody, type ColumnDef } from "../dataverse/decision-log-table.js";
-import type { Change, FieldChange, RunContext, Step } from "../engine/types.js";
-import { UserError, ExitCode } from "../errors.js";
-import { dataversePreflight, services } from "./identity-preflight.js";
+import { blocked, inSync, skipped, type Change, type FieldChange } from "../engine/change.js";
+import { defineStep } from "../engine/step.js";
+import { ExitCode } from "../errors.js";
+import { dataversePreflight } from "../preflight/identity.js";
 
 export interface DecisionLogObserved {
-  enabled: boolean;
   table?: TableMetadata;
 }
+
+type DecisionLogOp = { kind: "table" } | { kind: "column"; column: string } | { kind: "key" };
 
 const T = DECISION_LOG_LOGICAL_NAME;
 
@@ -17,38 +19,39 @@ const T = DECISION_LOG_LOGICAL_NAME;
  * The decision-log table (issue 5, seed step 6): `fsi_aegdecisionlog` with exactly the contract's
  * columns and option sets and an alternate key on the correlation id, created through the metadata
  * API when `dataverse.decisionLog.enabled`. Missing columns and the key are added; a column of
- * another type or other option values is reported and never "fixed" (Dataverse cannot change a
+ * another type or other option values is blocked, never "fixed" (Dataverse cannot change a
  * column's type, and dropping a column loses its data).
  */
-export const decisionLogStep: Step<DecisionLogObserved> = {
+export const decisionLogStep = defineStep<{ enabled: boolean }, DecisionLogObserved, DecisionLogOp>({
   id: "decision-log",
   title: "Decision-log table in Dataverse",
   needs: [],
-  requiredRole: "Dataverse System Administrator (or System Customizer) in the governance-store environment",
 
-  async observe(ctx) {
-    const enabled = ctx.config.dataverse.decisionLog.enabled;
-    return { enabled, ...(enabled ? { table: await client(ctx).tableMetadata(T) } : {}) };
+  desired: ({ config }) => ({ enabled: config.dataverse.decisionLog.enabled }),
+
+  observe: async (ctx, desired) => (desired.enabled ? { table: await ctx.clients.dataverse.tableMetadata(T) } : {}),
+
+  plan: (desired, observed) => (desired.enabled ? decisionLogChanges(observed.table) : [skipped(`tables/${T}`, "dataverse.decisionLog.enabled is false")]),
+
+  async apply(ctx, { op }) {
+    const dv = ctx.clients.dataverse;
+    switch (op.kind) {
+      case "table":
+        return createTable(dv);
+      case "column":
+        return addColumn(dv, columnNamed(op.column));
+      case "key":
+        return addKey(dv);
+    }
   },
 
-  plan(_ctx, observed): Change[] {
-    if (!observed.enabled) return [{ action: "skipped", resource: `tables/${T}`, fields: [], note: "dataverse.decisionLog.enabled is false" }];
-    return decisionLogChanges(observed.table);
-  },
+  preflight: dataversePreflight,
 
-  preflight: (ctx) => dataversePreflight(ctx, ctx.config.dataverse.url),
-
-  outputs(_ctx, { table }) {
-    return { decisionLogEntitySet: table?.EntitySetName };
-  },
-};
-
-function client(ctx: RunContext): DataverseClient {
-  return services(ctx).dataverse(ctx.config.dataverse.url);
-}
+  outputs: (_desired, { table }) => ({ decisionLogEntitySet: table?.EntitySetName }),
+});
 
 /** What it takes to make the live table match the contract. Pure. */
-export function decisionLogChanges(table: TableMetadata | undefined): Change[] {
+export function decisionLogChanges(table: TableMetadata | undefined): Change<DecisionLogOp>[] {
   if (!table) {
     return [
       {
@@ -60,31 +63,31 @@ export function decisionLogChanges(table: TableMetadata | undefined): Change[] {
           ...DECISION_LOG_COLUMNS.map((c) => ({ field: `columns/${c.logicalName}`, to: describeColumn(c) })),
           { field: `keys/${CORRELATION_KEY.schemaName}`, to: [CORRELATION_KEY.attribute] },
         ],
-        write: createTable,
+        op: { kind: "table" },
       },
     ];
   }
-  const changes: Change[] = [];
+  const changes: Change<DecisionLogOp>[] = [];
   const tableFields: FieldChange[] = [];
   if (table.OwnershipType !== "OrganizationOwned") tableFields.push({ field: "OwnershipType", from: table.OwnershipType, to: "OrganizationOwned" });
   if (table.EntitySetName !== DECISION_LOG_ENTITY_SET) tableFields.push({ field: "EntitySetName", from: table.EntitySetName, to: DECISION_LOG_ENTITY_SET });
-  changes.push(tableFields.length ? refused(`tables/${T}`, tableFields, "a table's ownership and entity set name are fixed when it is created") : { action: "ok", resource: `tables/${T}`, fields: [] });
+  changes.push(tableFields.length ? refused(`tables/${T}`, tableFields, "a table's ownership and entity set name are fixed when it is created") : inSync(`tables/${T}`));
 
   for (const column of DECISION_LOG_COLUMNS) {
     const resource = `tables/${T}/columns/${column.logicalName}`;
     const live = table.Attributes.find((a) => a.LogicalName === column.logicalName);
     if (!live) {
-      changes.push({ action: "create", resource, fields: [{ field: "column", to: describeColumn(column) }], write: (ctx) => addColumn(ctx, column) });
+      changes.push({ action: "create", resource, fields: [{ field: "column", to: describeColumn(column) }], op: { kind: "column", column: column.logicalName } });
       continue;
     }
     const fields = columnDiff(column, live);
-    changes.push(fields.length ? refused(resource, fields, "Dataverse cannot change a column's type, and aeg never drops a column (its data would go)") : { action: "ok", resource, fields: [] });
+    changes.push(fields.length ? refused(resource, fields, "Dataverse cannot change a column's type, and aeg never drops a column (its data would go)") : inSync(resource));
   }
 
   const keyResource = `tables/${T}/keys/${CORRELATION_KEY.schemaName}`;
   const key = table.Keys.find((k) => k.KeyAttributes.length === 1 && k.KeyAttributes[0] === CORRELATION_KEY.attribute);
-  if (!key) changes.push({ action: "create", resource: keyResource, fields: [{ field: "KeyAttributes", to: [CORRELATION_KEY.attribute] }], write: addKey });
-  else if (key.EntityKeyIndexStatus === "Active") changes.push({ action: "ok", resource: keyResource, fields: [] });
+  if (!key) changes.push({ action: "create", resource: keyResource, fields: [{ field: "KeyAttributes", to: [CORRELATION_KEY.attribute] }], op: { kind: "key" } });
+  else if (key.EntityKeyIndexStatus === "Active") changes.push(inSync(keyResource));
   else if (key.EntityKeyIndexStatus === "Failed") changes.push(refused(keyResource, [{ field: "EntityKeyIndexStatus", from: "Failed", to: "Active" }], "the key's index failed (rows already share a correlation id): remove the duplicates, then reactivate the key in the maker portal"));
   else changes.push({ action: "unverifiable", resource: keyResource, fields: [], note: `the key's index is ${key.EntityKeyIndexStatus}: Dataverse builds it in the background; the sink's upserts wait for it` });
   return changes;
@@ -108,18 +111,21 @@ export function columnDiff(desired: ColumnDef, live: AttributeMetadata): FieldCh
   return fields;
 }
 
-/** A difference aeg reports but will not write; its write fails with the reason and what to do. */
-function refused(resource: string, fields: FieldChange[], why: string): Change {
-  const note = `${why}; fix ${T} in the Power Apps maker portal (or delete the table if its rows can go), then re-run`;
-  return {
-    action: "update",
+/** A difference aeg reports and will not write: drift (exit 4) that a person must resolve. */
+function refused(resource: string, fields: FieldChange[], why: string): Change<DecisionLogOp> {
+  return blocked(
     resource,
+    `differs from the contract (${fields.map((f) => f.field).join(", ")}): ${why}`,
+    ExitCode.drift,
+    `Fix ${T} in the Power Apps maker portal (or delete the table if its rows can go), then re-run.`,
     fields,
-    note,
-    write: async () => {
-      throw new UserError(`decision-log: ${resource} differs from the contract (${fields.map((f) => f.field).join(", ")}): ${why}`, ExitCode.drift, note);
-    },
-  };
+  );
+}
+
+function columnNamed(logicalName: string): ColumnDef {
+  const column = DECISION_LOG_COLUMNS.find((c) => c.logicalName === logicalName);
+  if (!column) throw new Error(`decision-log: the plan names a column the contract does not have: ${logicalName}`);
+  return column;
 }
 
 // ---- writes: each tolerates a concurrent run having made the same thing ----
@@ -134,19 +140,18 @@ async function tolerateDuplicate(write: Promise<void>): Promise<void> {
   }
 }
 
-async function createTable(ctx: RunContext): Promise<void> {
-  const dv = client(ctx);
+async function createTable(dv: DataverseClient): Promise<void> {
   await tolerateDuplicate(dv.createTable(tableBody()));
   const table = await dv.tableMetadata(T);
   if (!table) throw new Error(`decision-log: ${T} was created but cannot be read back`);
-  for (const column of DECISION_LOG_COLUMNS) if (!table.Attributes.some((a) => a.LogicalName === column.logicalName)) await addColumn(ctx, column);
-  if (!table.Keys.some((k) => k.KeyAttributes.includes(CORRELATION_KEY.attribute))) await addKey(ctx);
+  for (const column of DECISION_LOG_COLUMNS) if (!table.Attributes.some((a) => a.LogicalName === column.logicalName)) await addColumn(dv, column);
+  if (!table.Keys.some((k) => k.KeyAttributes.includes(CORRELATION_KEY.attribute))) await addKey(dv);
 }
 
-function addColumn(ctx: RunContext, column: ColumnDef): Promise<void> {
-  return tolerateDuplicate(client(ctx).createAttribute(T, attributeBody(column)));
+function addColumn(dv: DataverseClient, column: ColumnDef): Promise<void> {
+  return tolerateDuplicate(dv.createAttribute(T, attributeBody(column)));
 }
 
-function addKey(ctx: RunContext): Promise<void> {
-  return tolerateDuplicate(client(ctx).createKey(T, keyBody()));
+function addKey(dv: DataverseClient): Promise<void> {
+  return tolerateDuplicate(dv.createKey(T, keyBody()));
 }

@@ -1,34 +1,32 @@
 import type { ResourceGroup } from "@azure/arm-resources";
 import { orMissing } from "../azure/errors.js";
-import type { Change, Step } from "../engine/types.js";
+import { inSync } from "../engine/change.js";
+import { defineStep } from "../engine/step.js";
+
+interface DesiredGroup {
+  name: string;
+  body: { location: string; tags: Record<string, string> };
+}
 
 /** The resource group everything lives in; created when missing, never modified. */
-export const resourceGroupStep: Step<ResourceGroup | undefined> = {
+export const resourceGroupStep = defineStep<DesiredGroup, ResourceGroup | undefined, DesiredGroup>({
   id: "resource-group",
   title: "Resource group",
   needs: [],
-  requiredRole: "Contributor on the subscription (Microsoft.Resources/subscriptions/resourceGroups/write)",
 
-  observe(ctx) {
-    return orMissing(ctx.arm.resources.resourceGroups.get(ctx.config.resourceGroup));
+  desired: ({ config }) => ({ name: config.resourceGroup, body: { location: config.location, tags: { "managed-by": "aeg" } } }),
+
+  observe: (ctx, desired) => orMissing(ctx.clients.resources.resourceGroups.get(desired.name)),
+
+  plan(desired, group) {
+    const resource = `resourceGroups/${desired.name}`;
+    if (group) return [inSync(resource)];
+    return [{ action: "create", resource, fields: [{ field: "location", to: desired.body.location }], op: desired }];
   },
 
-  plan(ctx, group): Change[] {
-    const { resourceGroup, location } = ctx.config;
-    if (group) return [{ action: "ok", resource: `resourceGroups/${resourceGroup}`, fields: [] }];
-    return [
-      {
-        action: "create",
-        resource: `resourceGroups/${resourceGroup}`,
-        fields: [{ field: "location", to: location }],
-        write: async (c) => {
-          await c.arm.resources.resourceGroups.createOrUpdate(resourceGroup, { location, tags: { "managed-by": "aeg" } });
-        },
-      },
-    ];
+  async apply(ctx, { op }) {
+    await ctx.clients.resources.resourceGroups.createOrUpdate(op.name, op.body);
   },
 
-  outputs(_ctx, group) {
-    return { resourceGroupId: group?.id };
-  },
-};
+  outputs: (_desired, group) => ({ resourceGroupId: group?.id }),
+});

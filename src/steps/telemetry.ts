@@ -1,16 +1,38 @@
 import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { LoggerContract } from "@azure/arm-apimanagement";
 import type { RoleAssignment } from "@azure/arm-authorization";
 import type { EHNamespace, Eventhub } from "@azure/arm-eventhub";
-import { azureCode, orMissing } from "../azure/errors.js";
 import { readSecretFile } from "../azure/credentials.js";
+import { azureCode, orMissing } from "../azure/errors.js";
+import type { Config } from "../config/schema.js";
+import { blocked, inSync, type Change } from "../engine/change.js";
 import { diffFields } from "../engine/plan.js";
-import type { Change, RunContext, Step } from "../engine/types.js";
-import { ConfigError, ExitCode, UserError } from "../errors.js";
-import { apimReady, serviceName } from "./apim-context.js";
+import { defineStep, type RunContext } from "../engine/step.js";
+import { ConfigError, ExitCode } from "../errors.js";
+import { apimReady, gatewayIdentity, principalOf, PRINCIPAL_AFTER_APPLY, waitsOnBlockedIdentity, type GatewayIdentity } from "./apim-state.js";
 
 /** Built-in role "Azure Event Hubs Data Sender": send only, nothing else. */
 export const EVENT_HUBS_DATA_SENDER = "2b629674-e913-4c01-ae53-ef4638d8f975";
+
+type ConnectionStringSource = NonNullable<Config["telemetry"]["connectionString"]>;
+
+interface DesiredTelemetry {
+  apimReady: boolean;
+  identity: GatewayIdentity;
+  namespace: { name: string; body: { location: string; sku: { name: string; tier: string; capacity: number }; minimumTlsVersion: "1.2"; tags: Record<string, string> } };
+  hub: { name: string; body: { partitionCount: number; messageRetentionInDays: number } };
+  /** The hub's resource id: the role's scope and the logger's resource. */
+  hubId: string;
+  roleDefinitionId: string;
+  logger: {
+    id: string;
+    /** Where the logger connects when the namespace does not exist yet (it reports its own once it does). */
+    defaultHost: string;
+    /** Set when the logger authenticates with a connection string: where to read it, never its value. */
+    connectionString?: ConnectionStringSource;
+  };
+}
 
 export interface TelemetryObserved {
   namespace?: EHNamespace;
@@ -20,119 +42,166 @@ export interface TelemetryObserved {
   logger?: LoggerContract;
 }
 
+type LoggerCredentials = { endpointAddress: string; identityClientId: "SystemAssigned"; name: string } | { name: string; connectionString: ConnectionStringSource };
+
+type TelemetryOp =
+  | { kind: "namespace"; name: string; body: DesiredTelemetry["namespace"]["body"] }
+  | { kind: "hub"; namespace: string; name: string; body: DesiredTelemetry["hub"]["body"] }
+  /** The principal is the APIM identity, read when the change is applied (it may not exist while planning). */
+  | { kind: "role-assignment"; scope: string; roleDefinitionId: string }
+  | { kind: "logger"; id: string; description: string; resourceId: string; credentials: LoggerCredentials };
+
+const LOGGER_DESCRIPTION = "AEG per-decision telemetry";
+
 /**
  * Seed step 6, Azure part: the Event Hubs namespace and hub, the Data Sender role for the APIM
  * identity on the hub (least privilege: not the namespace), and the `azureEventHub` logger, with
  * the managed identity unless a connection string is configured. It runs before the fragments:
  * APIM rejects a policy whose `log-to-eventhub` names a logger that does not exist yet.
  */
-export const telemetryStep: Step<TelemetryObserved> = {
+export const telemetryStep = defineStep<DesiredTelemetry, TelemetryObserved, TelemetryOp>({
   id: "telemetry",
   title: "Event Hub, Data Sender role and decision logger",
   needs: ["apim"],
-  requiredRole:
-    "Contributor on the resource group, plus Owner or User Access Administrator on it for the role assignment (Microsoft.Authorization/roleAssignments/write)",
 
-  async observe(ctx) {
-    const { resourceGroup, telemetry } = ctx.config;
-    const principalId = ctx.outputs.apim?.principalId;
+  desired(input) {
+    const { subscriptionId, resourceGroup, location, telemetry } = input.config;
+    return {
+      apimReady: apimReady(input),
+      identity: gatewayIdentity(input),
+      namespace: { name: telemetry.namespace, body: { location, sku: { name: telemetry.sku, tier: telemetry.sku, capacity: 1 }, minimumTlsVersion: "1.2", tags: { "managed-by": "aeg" } } },
+      hub: { name: telemetry.eventHub, body: { partitionCount: telemetry.partitionCount, messageRetentionInDays: telemetry.messageRetentionInDays } },
+      hubId: `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.EventHub/namespaces/${telemetry.namespace}/eventhubs/${telemetry.eventHub}`,
+      roleDefinitionId: `/subscriptions/${subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${EVENT_HUBS_DATA_SENDER}`,
+      logger: {
+        id: telemetry.loggerId,
+        defaultHost: `${telemetry.namespace}.${input.cloud.serviceBusSuffix}`,
+        ...(telemetry.connectionString ? { connectionString: telemetry.connectionString } : {}),
+      },
+    };
+  },
+
+  async observe(ctx, desired) {
+    const { resourceGroup } = ctx.config;
+    const { eventHub, apim, authorization } = ctx.clients;
     const [namespace, hub, logger] = await Promise.all([
-      orMissing(ctx.arm.eventHub.namespaces.get(resourceGroup, telemetry.namespace)),
-      orMissing(ctx.arm.eventHub.eventHubs.get(resourceGroup, telemetry.namespace, telemetry.eventHub)),
-      apimReady(ctx) ? orMissing(ctx.arm.apim.logger.get(resourceGroup, serviceName(ctx), telemetry.loggerId)) : undefined,
+      orMissing(eventHub.namespaces.get(resourceGroup, desired.namespace.name)),
+      orMissing(eventHub.eventHubs.get(resourceGroup, desired.namespace.name, desired.hub.name)),
+      desired.apimReady ? orMissing(apim.logger.get(resourceGroup, ctx.config.apim.name, desired.logger.id)) : undefined,
     ]);
     const assignments: RoleAssignment[] = [];
-    if (hub && principalId) {
-      for await (const a of ctx.arm.authorization.roleAssignments.listForScope(hubId(ctx), { filter: `principalId eq '${principalId}'` })) {
+    if (hub && desired.identity.state === "ready") {
+      for await (const a of authorization.roleAssignments.listForScope(desired.hubId, { filter: `principalId eq '${desired.identity.principalId}'` })) {
         assignments.push(a);
       }
     }
     return { namespace, hub, assignments, logger };
   },
 
-  plan(ctx, observed): Change[] {
-    return [namespaceChange(ctx, observed), hubChange(ctx, observed), roleChange(ctx, observed), loggerChange(ctx, observed)];
+  plan: (desired, observed) => [namespaceChange(desired, observed), hubChange(desired, observed), roleChange(desired, observed), loggerChange(desired, observed)],
+
+  async apply(ctx, { op }) {
+    const { resourceGroup, apim } = ctx.config;
+    const { eventHub } = ctx.clients;
+    switch (op.kind) {
+      case "namespace":
+        await eventHub.namespaces.createOrUpdate(resourceGroup, op.name, op.body, { updateIntervalInMs: ctx.pollIntervalMs });
+        return;
+      case "hub":
+        await eventHub.eventHubs.createOrUpdate(resourceGroup, op.namespace, op.name, op.body);
+        return;
+      case "role-assignment":
+        return assignRole(ctx, op.scope, op.roleDefinitionId);
+      case "logger": {
+        const credentials = "connectionString" in op.credentials ? { name: op.credentials.name, connectionString: await readConnectionString(op.credentials.connectionString) } : op.credentials;
+        await ctx.clients.apim.logger.createOrUpdate(resourceGroup, apim.name, op.id, {
+          loggerType: "azureEventHub",
+          description: op.description,
+          credentials,
+          resourceId: op.resourceId,
+          isBuffered: true,
+        });
+        return;
+      }
+    }
   },
 
-  outputs(ctx, { hub }) {
-    return { eventHubId: hub?.id, loggerId: ctx.config.telemetry.loggerId };
-  },
-};
+  outputs: (desired, { hub }) => ({ eventHubId: hub?.id, loggerId: desired.logger.id }),
+});
 
-function hubId(ctx: RunContext): string {
-  const { subscriptionId, resourceGroup, telemetry } = ctx.config;
-  return `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.EventHub/namespaces/${telemetry.namespace}/eventhubs/${telemetry.eventHub}`;
-}
-
-function namespaceChange(ctx: RunContext, { namespace }: TelemetryObserved): Change {
-  const { resourceGroup, location, telemetry } = ctx.config;
-  const resource = `namespaces/${telemetry.namespace}`;
-  if (namespace && namespace.sku?.name === telemetry.sku) return { action: "ok", resource, fields: [] };
+function namespaceChange(desired: DesiredTelemetry, { namespace }: TelemetryObserved): Change<TelemetryOp> {
+  const { name, body } = desired.namespace;
+  const resource = `namespaces/${name}`;
+  if (namespace && namespace.sku?.name === body.sku.name) return inSync(resource);
   return {
     action: namespace ? "update" : "create",
     resource,
-    fields: [{ field: "sku", from: namespace?.sku?.name, to: telemetry.sku }, ...(namespace ? [] : [{ field: "location", to: location }])],
-    write: async (c) => {
-      await c.arm.eventHub.namespaces.createOrUpdate(resourceGroup, telemetry.namespace, {
-        location,
-        sku: { name: telemetry.sku, tier: telemetry.sku, capacity: 1 },
-        minimumTlsVersion: "1.2",
-        tags: { "managed-by": "aeg" },
-      }, { updateIntervalInMs: c.pollIntervalMs });
-    },
+    fields: [{ field: "sku", from: namespace?.sku?.name, to: body.sku.name }, ...(namespace ? [] : [{ field: "location", to: body.location }])],
+    op: { kind: "namespace", name, body },
   };
 }
 
-function hubChange(ctx: RunContext, { hub }: TelemetryObserved): Change {
-  const { resourceGroup, telemetry } = ctx.config;
-  const resource = `namespaces/${telemetry.namespace}/eventhubs/${telemetry.eventHub}`;
-  const desired = { partitionCount: telemetry.partitionCount, messageRetentionInDays: telemetry.messageRetentionInDays };
-  const fields = diffFields(desired, hub as Record<string, unknown> | undefined);
-  if (hub && fields.length === 0) return { action: "ok", resource, fields: [] };
-  const put = async (c: RunContext) => {
-    await c.arm.eventHub.eventHubs.createOrUpdate(resourceGroup, telemetry.namespace, telemetry.eventHub, desired);
-  };
+function hubChange(desired: DesiredTelemetry, { hub }: TelemetryObserved): Change<TelemetryOp> {
+  const { name, body } = desired.hub;
+  const resource = `namespaces/${desired.namespace.name}/eventhubs/${name}`;
+  const fields = diffFields({ ...body }, hub as Record<string, unknown> | undefined);
+  if (hub && fields.length === 0) return inSync(resource);
   if (hub && fields.some((f) => f.field === "partitionCount")) {
     // Event Hubs refuses to change a hub's partition count outside dedicated clusters.
-    return {
-      action: "update",
+    return blocked(
       resource,
+      `telemetry.partitionCount: the hub has ${String(hub.partitionCount)} partitions and Event Hubs cannot change that`,
+      ExitCode.usage,
+      "Set telemetry.partitionCount to the live value, or use a new telemetry.eventHub name.",
       fields,
-      note: "the partition count of an existing hub cannot change",
-      write: async () => {
-        throw new ConfigError(
-          [`telemetry.partitionCount: the hub has ${String(hub.partitionCount)} partitions and Event Hubs cannot change that`],
-          "Set telemetry.partitionCount to the live value, or use a new telemetry.eventHub name.",
-        );
-      },
-    };
+    );
   }
-  return { action: hub ? "update" : "create", resource, fields: hub ? fields : [{ field: "partitionCount", to: telemetry.partitionCount }], write: put };
+  return {
+    action: hub ? "update" : "create",
+    resource,
+    fields: hub ? fields : [{ field: "partitionCount", to: body.partitionCount }],
+    op: { kind: "hub", namespace: desired.namespace.name, name, body },
+  };
 }
 
-function roleChange(ctx: RunContext, { assignments }: TelemetryObserved): Change {
-  const principalId = ctx.outputs.apim?.principalId;
-  const { subscriptionId } = ctx.config;
-  const roleDefinitionId = `/subscriptions/${subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${EVENT_HUBS_DATA_SENDER}`;
+function roleChange(desired: DesiredTelemetry, { assignments }: TelemetryObserved): Change<TelemetryOp> {
   const resource = "roleAssignments/Azure Event Hubs Data Sender";
+  if (desired.identity.state === "blocked") return waitsOnBlockedIdentity(resource);
   const held = assignments.some((a) => a.roleDefinitionId?.toLowerCase().endsWith(`/${EVENT_HUBS_DATA_SENDER}`));
-  if (held) return { action: "ok", resource, fields: [] };
+  if (held) return inSync(resource);
   return {
     action: "create",
     resource,
     fields: [
-      { field: "principalId", to: principalId ?? "(the APIM identity, once it exists)" },
-      { field: "scope", to: hubId(ctx) },
+      { field: "principalId", to: desired.identity.state === "ready" ? desired.identity.principalId : PRINCIPAL_AFTER_APPLY },
+      { field: "scope", to: desired.hubId },
     ],
-    write: async (c) => {
-      const principal = c.outputs.apim?.principalId;
-      if (!principal) throw new UserError("telemetry: the APIM instance has no system-assigned identity yet", ExitCode.unexpected, "Re-run aeg setup once step apim has completed.");
-      const scope = hubId(c);
-      await assignRole(c, scope, roleAssignmentName(scope, roleDefinitionId, principal), {
-        roleDefinitionId,
-        principalId: principal,
-        principalType: "ServicePrincipal",
-      });
+    op: { kind: "role-assignment", scope: desired.hubId, roleDefinitionId: desired.roleDefinitionId },
+  };
+}
+
+function loggerChange(desired: DesiredTelemetry, { logger, namespace }: TelemetryObserved): Change<TelemetryOp> {
+  const { id, connectionString } = desired.logger;
+  const resource = `loggers/${id}`;
+  const endpointAddress = namespace?.serviceBusEndpoint ? new URL(namespace.serviceBusEndpoint).hostname : desired.logger.defaultHost;
+  const identityCredentials = { endpointAddress, identityClientId: "SystemAssigned" as const, name: desired.hub.name };
+  const wanted: Record<string, unknown> = { loggerType: "azureEventHub", description: LOGGER_DESCRIPTION, ...(connectionString ? {} : { credentials: identityCredentials }) };
+  const observed = logger ? { loggerType: logger.loggerType, description: logger.description, credentials: logger.credentials } : undefined;
+  const fields = diffFields(wanted, observed);
+  if (logger && fields.length === 0) {
+    return connectionString ? { action: "unverifiable", resource, fields: [], note: "a connection-string logger's credentials cannot be read back" } : inSync(resource);
+  }
+  return {
+    action: logger ? "update" : "create",
+    resource,
+    fields: fields.map((f) => (f.field === "credentials" && connectionString ? { field: f.field, secret: true } : f)),
+    apimWrite: true,
+    op: {
+      kind: "logger",
+      id,
+      description: LOGGER_DESCRIPTION,
+      resourceId: desired.hubId,
+      credentials: connectionString ? { name: desired.hub.name, connectionString } : identityCredentials,
     },
   };
 }
@@ -146,66 +215,25 @@ export function roleAssignmentName(scope: string, roleDefinitionId: string, prin
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-async function assignRole(ctx: RunContext, scope: string, name: string, body: { roleDefinitionId: string; principalId: string; principalType: "ServicePrincipal" }): Promise<void> {
+async function assignRole(ctx: RunContext, scope: string, roleDefinitionId: string): Promise<void> {
+  const principalId = principalOf(ctx, "telemetry");
+  const name = roleAssignmentName(scope, roleDefinitionId, principalId);
+  const body = { roleDefinitionId, principalId, principalType: "ServicePrincipal" as const };
   // A new identity can take a while to replicate in Entra: PrincipalNotFound is retried briefly.
   for (let attempt = 1; ; attempt++) {
     try {
-      await ctx.arm.authorization.roleAssignments.create(scope, name, body);
+      await ctx.clients.authorization.roleAssignments.create(scope, name, body);
       return;
     } catch (err) {
       if (azureCode(err) === "RoleAssignmentExists") return; // made by someone else under another name: fine
       if (azureCode(err) !== "PrincipalNotFound" || attempt >= 5) throw err;
       ctx.progress(`waiting for the new identity to replicate (attempt ${attempt})`);
-      await new Promise((r) => setTimeout(r, ctx.pollIntervalMs * attempt));
+      await sleep(ctx.pollIntervalMs * attempt, undefined, { signal: ctx.signal });
     }
   }
 }
 
-function loggerChange(ctx: RunContext, { logger, namespace }: TelemetryObserved): Change {
-  const { resourceGroup, telemetry } = ctx.config;
-  const resource = `loggers/${telemetry.loggerId}`;
-  const endpointAddress = namespaceHost(namespace, `${telemetry.namespace}.${ctx.cloud.serviceBusSuffix}`);
-  const usesConnectionString = Boolean(telemetry.connectionString);
-  const desired: Record<string, unknown> = {
-    loggerType: "azureEventHub",
-    description: "AEG per-decision telemetry",
-    ...(usesConnectionString ? {} : { credentials: { endpointAddress, identityClientId: "SystemAssigned", name: telemetry.eventHub } }),
-  };
-  const observed = logger ? { loggerType: logger.loggerType, description: logger.description, credentials: logger.credentials } : undefined;
-  const fields = diffFields(desired, observed);
-  if (logger && fields.length === 0) {
-    return usesConnectionString
-      ? { action: "unverifiable", resource, fields: [], note: "a connection-string logger's credentials cannot be read back" }
-      : { action: "ok", resource, fields: [] };
-  }
-  return {
-    action: logger ? "update" : "create",
-    resource,
-    fields: fields.map((f) => (f.field === "credentials" && usesConnectionString ? { field: f.field, secret: true } : f)),
-    apimWrite: true,
-    write: async (c) => {
-      const credentials: Record<string, string> = usesConnectionString
-        ? { name: telemetry.eventHub, connectionString: await readConnectionString(c) }
-        : { endpointAddress, identityClientId: "SystemAssigned", name: telemetry.eventHub };
-      await c.arm.apim.logger.createOrUpdate(resourceGroup, serviceName(c), telemetry.loggerId, {
-        loggerType: "azureEventHub",
-        description: "AEG per-decision telemetry",
-        credentials,
-        resourceId: hubId(c),
-        isBuffered: true,
-      });
-    },
-  };
-}
-
-/** The namespace's host as Azure reports it, else the cloud's form (before the namespace exists). */
-function namespaceHost(namespace: EHNamespace | undefined, fallback: string): string {
-  const endpoint = namespace?.serviceBusEndpoint;
-  return endpoint ? new URL(endpoint).hostname : fallback;
-}
-
-async function readConnectionString(ctx: RunContext): Promise<string> {
-  const source = ctx.config.telemetry.connectionString!;
+async function readConnectionString(source: ConnectionStringSource): Promise<string> {
   if (source.fromFile) return readSecretFile(source.fromFile, "telemetry.connectionString.fromFile");
   const value = process.env[source.fromEnv!];
   if (!value) throw new ConfigError([`telemetry.connectionString.fromEnv: ${source.fromEnv} is not set`], "Export it, or use fromFile.");

@@ -1,11 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { levels, SerialQueue } from "../../src/engine/graph.js";
 import { diffFields, planStatus, publicChange } from "../../src/engine/plan.js";
-import { roleAssignmentName } from "../../src/steps/telemetry.js";
-import { desiredNamedValues } from "../../src/steps/named-values.js";
-import { resolveConfig } from "../../src/config/load.js";
-import { sandboxSampleConfig } from "../../src/config/sandbox-sample.js";
-import { cloudProfile } from "../../src/azure/cloud.js";
 
 describe("plans", () => {
   it("summarise a step from its changes", () => {
@@ -25,10 +20,15 @@ describe("plans", () => {
     expect(diffFields({ secret: "s3cr3t" }, { secret: "old" }, ["secret"])).toEqual([{ field: "secret", secret: true }]);
   });
 
-  it("never put a secret or a write into the public form of a change", () => {
-    const shown = publicChange({ action: "update", resource: "loggers/x", fields: [{ field: "credentials", secret: true, to: "Endpoint=sb://x;SharedAccessKey=abc" }], write: async () => {} });
+  it("never put a secret or a write's payload into the public form of a change", () => {
+    const shown = publicChange({ action: "update", resource: "loggers/x", fields: [{ field: "credentials", secret: true, to: "Endpoint=sb://x;SharedAccessKey=abc" }], op: { body: "payload" } });
     expect(JSON.stringify(shown)).not.toContain("SharedAccessKey");
-    expect(shown).not.toHaveProperty("write");
+    expect(shown).not.toHaveProperty("op");
+  });
+
+  it("a blocked change makes the step blocked, whatever else it plans", () => {
+    expect(planStatus([{ action: "create", resource: "a", fields: [] }, { action: "blocked", resource: "b", fields: [], note: "why", exitCode: 2 }])).toBe("blocked");
+    expect(publicChange({ action: "blocked", resource: "b", fields: [], note: "why", hint: "do this", exitCode: 2 })).toEqual({ action: "blocked", resource: "b", note: "why", hint: "do this", exitCode: 2, fields: [] });
   });
 });
 
@@ -61,24 +61,5 @@ describe("ordering", () => {
     const results = await Promise.allSettled([job(false), job(true), job(false)]);
     expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
     expect(most).toBe(1);
-  });
-});
-
-describe("desired state", () => {
-  const config = resolveConfig({ ...sandboxSampleConfig(), subscriptionId: "00000000-1111-2222-3333-444444444444", tenantId: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee" });
-
-  it("gives every agent its own named values, never a shared aeg-agent-id", () => {
-    const ids = desiredNamedValues(config, cloudProfile({ name: "AzureCloud" })).map((n) => n.id);
-    expect(ids).toContain("aeg-agent-id-contoso-kb-assistant");
-    expect(ids).toContain("aeg-audience-group-id-contoso-hr-helper");
-    expect(ids).not.toContain("aeg-agent-id");
-    expect(new Set(ids).size).toBe(ids.length);
-  });
-
-  it("names a role assignment the same way every time, as a version-5 GUID", () => {
-    const a = roleAssignmentName("/subscriptions/s/rg/x", "/roleDefinitions/r", "p");
-    expect(a).toBe(roleAssignmentName("/SUBSCRIPTIONS/s/rg/x", "/roleDefinitions/r", "p"));
-    expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    expect(a).not.toBe(roleAssignmentName("/subscriptions/s/rg/x", "/roleDefinitions/r", "q"));
   });
 });

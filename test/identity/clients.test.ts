@@ -6,13 +6,10 @@ import type { AddressInfo } from "node:net";
 import fs from "node:fs";
 import path from "node:path";
 import type { TokenCredential } from "@azure/core-auth";
-import { RestError } from "@azure/core-rest-pipeline";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { DataverseClient, DUPLICATE_RECORD } from "../../src/azure/dataverse.js";
+import { DataverseClient } from "../../src/azure/dataverse.js";
 import { GraphClient } from "../../src/azure/graph.js";
-import { ensureApplicationUser } from "../../src/steps/dataverse-access.js";
 import { retryAfterMs } from "../../src/azure/service-pipeline.js";
-import type { RunContext } from "../../src/engine/types.js";
 import { startTestSandbox, type TestSandbox } from "../support/sandbox.js";
 
 type Script = Array<"429" | "503" | "drop" | "ok">;
@@ -87,28 +84,5 @@ describe("the shared retry policy", () => {
     expect(retryAfterMs("2")).toBe(2000);
     expect(retryAfterMs(new Date(Date.now() + 5000).toUTCString())).toBeGreaterThan(3000);
     expect(retryAfterMs(undefined)).toBeUndefined();
-  });
-});
-
-describe("adopting an application user someone else created", () => {
-  it("treats 412 0x80040237 on create as adoption, not failure", async () => {
-    const existing = { systemuserid: "u1", applicationid: "app", isdisabled: false, _businessunitid_value: "root" };
-    let lookups = 0;
-    const dv = {
-      applicationUser: async () => (lookups++ === 0 ? undefined : existing), // created between our read and our write
-      rootBusinessUnit: async () => "root",
-      createApplicationUser: async () => {
-        throw new RestError("A record with matching key values already exists.", { statusCode: 412, code: DUPLICATE_RECORD });
-      },
-      setUserDisabled: async () => {
-        throw new Error("must not be called");
-      },
-    };
-    const ctx = {
-      config: { dataverse: { url: "https://org.crm.dynamics.com" }, apim: { name: "apim" } },
-      outputs: { apim: { principalId: "p1" } },
-      identity: { dataverse: () => dv, graph: { servicePrincipal: async () => ({ id: "p1", appId: "APP" }) } },
-    } as unknown as RunContext;
-    expect(await ensureApplicationUser(ctx)).toEqual(existing);
   });
 });

@@ -3,12 +3,11 @@ import { fileURLToPath } from "node:url";
 import { XMLValidator } from "fast-xml-parser";
 import { beforeAll, describe, expect, it } from "vitest";
 import { canonicalizeFragment, canonicalizePolicy } from "../../src/policy/canonical.js";
+import { agentSlug } from "../../src/policy/agent-slug.js";
+import { AEG_NAMED_VALUES, isAllowedNamedValue } from "../../src/policy/named-values.js";
 import {
-  AEG_NAMED_VALUES,
-  agentSlug,
   FRAGMENT_IDS,
   includedFragments,
-  isAllowedNamedValue,
   loadTemplates,
   packageRoot,
   referencedNamedValues,

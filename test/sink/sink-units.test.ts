@@ -1,15 +1,12 @@
 // The sink's pure parts: record → row (option-set integers, the unknown-pathway rule, poison),
-// the $batch codec, the local checkpoint store, and the decision-log table's drift plan.
+// the $batch codec and the local checkpoint store.
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { DECISION_LOG_COLUMNS } from "../../src/dataverse/decision-log-table.js";
 import { batchResults, keySegment, upsertBatch } from "../../src/sink/batch.js";
 import { FileCheckpointStore } from "../../src/sink/checkpoint-store.js";
 import { toDecisionRow } from "../../src/sink/record.js";
-import { decisionLogChanges } from "../../src/steps/decision-log.js";
-import type { TableMetadata } from "../../src/azure/dataverse.js";
 
 const record = (extra: Record<string, unknown> = {}) => ({
   schemaVersion: 1,
@@ -159,44 +156,5 @@ describe("FileCheckpointStore", () => {
     expect(await s.claimOwnership([{ ...own, ownerId: "other" }])).toEqual([]);
     expect(await s.claimOwnership([{ ...claimed!, ownerId: "me" }])).toHaveLength(1);
     expect(await s.listOwnership("ns", "hub", "$Default")).toHaveLength(1);
-  });
-});
-
-describe("decision-log table plan", () => {
-  const live = (): TableMetadata => ({
-    LogicalName: "fsi_aegdecisionlog",
-    SchemaName: "fsi_aegdecisionlog",
-    EntitySetName: "fsi_aegdecisionlogs",
-    OwnershipType: "OrganizationOwned",
-    Attributes: DECISION_LOG_COLUMNS.map((c) => ({ LogicalName: c.logicalName, AttributeType: c.type, ...(c.maxLength ? { MaxLength: c.maxLength } : {}), ...(c.optionSet ? { OptionSet: { Options: Object.values(c.optionSet.options).map((Value) => ({ Value })) } } : {}) })),
-    Keys: [{ SchemaName: "fsi_correlationid_key", LogicalName: "fsi_correlationid_key", KeyAttributes: ["fsi_correlationid"], EntityKeyIndexStatus: "Active" }],
-  });
-  const pending = (t: TableMetadata | undefined) => decisionLogChanges(t).filter((c) => c.action !== "ok");
-
-  it("a missing table is one create; a matching one is all ok", () => {
-    expect(pending(undefined)).toEqual([expect.objectContaining({ action: "create", resource: "tables/fsi_aegdecisionlog" })]);
-    expect(pending(live())).toEqual([]);
-  });
-
-  it("a missing column and a missing key are created", () => {
-    const t = live();
-    t.Attributes = t.Attributes.filter((a) => a.LogicalName !== "fsi_anomaly");
-    t.Keys = [];
-    expect(pending(t).map((c) => [c.action, c.resource])).toEqual([
-      ["create", "tables/fsi_aegdecisionlog/columns/fsi_anomaly"],
-      ["create", "tables/fsi_aegdecisionlog/keys/fsi_correlationid_key"],
-    ]);
-  });
-
-  it("a column of another type or other option values is an update whose write refuses, naming the fix", async () => {
-    const t = live();
-    t.Attributes.find((a) => a.LogicalName === "fsi_httpstatus")!.AttributeType = "String";
-    t.Attributes.find((a) => a.LogicalName === "fsi_pathway")!.OptionSet = { Options: [{ Value: 1 }, { Value: 2 }] };
-    const changes = pending(t);
-    expect(changes.map((c) => [c.action, c.resource, c.fields.map((f) => f.field)])).toEqual([
-      ["update", "tables/fsi_aegdecisionlog/columns/fsi_pathway", ["OptionSet"]],
-      ["update", "tables/fsi_aegdecisionlog/columns/fsi_httpstatus", ["AttributeType"]],
-    ]);
-    await expect(changes[1]!.write!({} as never)).rejects.toThrow(/Dataverse cannot change a column's type/);
   });
 });

@@ -1,13 +1,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, readFile } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import tls from "node:tls";
 import { fileURLToPath } from "node:url";
-import { ApiManagementClient } from "@azure/arm-apimanagement";
-import { ClientSecretCredential } from "@azure/identity";
-import { startSandbox, type Sandbox, type SandboxOptions } from "../../sandbox/index.js";
+import type { ApiManagementClient } from "@azure/arm-apimanagement";
+import type { Sandbox, SandboxOptions } from "../../sandbox/index.js";
 import { writeSandboxConfig } from "../../src/app/sandbox-config.js";
+import { clients, startTestSandbox } from "./sandbox.js";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const bin = path.join(repoRoot, "bin", "run.js");
@@ -69,11 +68,9 @@ export async function testTenant(opts: Partial<SandboxOptions> = {}): Promise<Te
   const cwd = await mkdtemp(path.join(os.tmpdir(), "aeg-e2e-"));
   const stateDir = path.join(cwd, "tenant");
   const trafficFile = path.join(cwd, "traffic.jsonl");
-  const sandbox = await startSandbox({ stateDir, apimActivationMs: 1500, retryAfterSeconds: 0, lroPolls: 1, trafficFile, ...opts });
+  const { sb: sandbox } = await startTestSandbox({ apimActivationMs: 1500, ...opts, stateDir, trafficFile });
   const configFile = await writeSandboxConfig(sandbox, stateDir);
-  trustInThisProcess(await readFile(sandbox.caFile, "utf8"));
-  const credential = new ClientSecretCredential(sandbox.tenantId, sandbox.clientId, sandbox.clientSecret, { authorityHost: sandbox.authority, disableInstanceDiscovery: true });
-  const apim = new ApiManagementClient(credential, sandbox.subscriptionId, { endpoint: sandbox.arm, credentialScopes: ["https://management.azure.com/.default"] });
+  const { apim } = clients(sandbox);
   const admin = (p: string, init?: RequestInit) => fetch(`${sandbox.arm}/_sandbox/${p}`, init);
   return {
     sandbox,
@@ -92,11 +89,4 @@ export async function testTenant(opts: Partial<SandboxOptions> = {}): Promise<Te
     },
     close: () => sandbox.close(),
   };
-}
-
-const trusted = new Set<string>();
-function trustInThisProcess(pem: string): void {
-  if (trusted.has(pem)) return;
-  tls.setDefaultCACertificates([...tls.getCACertificates("default"), pem]);
-  trusted.add(pem);
 }

@@ -1,15 +1,18 @@
 import { Flags } from "@oclif/core";
-import { AegCommand } from "../../app/base-command.js";
+import { checkAgents, evaluatePrecondition, formatVerdict, type AgentVerdict } from "../../agents/precondition.js";
+import { AegCommand, type CommandResult } from "../../app/base-command.js";
 import { environmentFlags } from "../../app/flags.js";
 import { openSession } from "../../app/session.js";
-import { ExitCode } from "../../errors.js";
-import { envelope } from "../../render/envelope.js";
 import { explainAzureError } from "../../azure/errors.js";
-import { checkAgents, evaluatePrecondition, formatVerdict, type AgentVerdict } from "../../steps/agent-precondition.js";
+import { ConfigError, ExitCode } from "../../errors.js";
+
+interface CheckResult extends CommandResult {
+  agents: AgentVerdict[];
+}
 
 const MODES: Record<string, number> = { unspecified: 0, none: 1, integrated: 2, customazuread: 3, "custom-azure-ad": 3, genericoauth2: 4, "generic-oauth2": 4 };
 
-export default class AgentsCheck extends AegCommand {
+export default class AgentsCheck extends AegCommand<CheckResult> {
   static override summary = "Check that every agent requires Entra ID sign-in (the gateway's precondition)";
   static override description = `Reads each configured agent's Copilot Studio bot row (by agents[].schemaName, from agents[].environmentUrl or dataverse.url) and requires authenticationmode Integrated (2) or Custom Azure Active Directory (3) and authenticationtrigger Always (1). A failing agent is named with what to change.
 Offline form: --authentication-mode and --require-sign-in check values you read yourself, without signing in.
@@ -23,13 +26,13 @@ Exit codes: 0 every agent qualifies, 2 usage or configuration, 3 authentication 
     "require-sign-in": Flags.boolean({ description: "offline: 'Require users to sign in' is on", allowNo: true, dependsOn: ["authentication-mode"] }),
   };
 
-  protected async execute(): Promise<number> {
+  protected async execute(): Promise<CheckResult> {
     const { flags } = await this.parse(AgentsCheck);
     let verdicts: AgentVerdict[];
     if (flags["authentication-mode"] !== undefined) {
       const raw = flags["authentication-mode"];
       const mode = /^[0-4]$/.test(raw) ? Number(raw) : MODES[raw.toLowerCase().replace(/\s+/g, "")];
-      if (mode === undefined) this.error(`--authentication-mode: '${raw}' is not a mode (Integrated, CustomAzureAD, None, GenericOAuth2, Unspecified or 0-4)`, { exit: ExitCode.usage });
+      if (mode === undefined) throw new ConfigError([`--authentication-mode: '${raw}' is not a mode (Integrated, CustomAzureAD, None, GenericOAuth2, Unspecified or 0-4)`]);
       verdicts = [evaluatePrecondition("agent", mode, flags["require-sign-in"] ? 1 : 0)];
     } else {
       const session = await openSession(flags, { lock: false });
@@ -41,10 +44,11 @@ Exit codes: 0 every agent qualifies, 2 usage or configuration, 3 authentication 
         await session.close();
       }
     }
-    const failed = verdicts.filter((v) => !v.ok);
-    const exitCode = failed.length > 0 ? ExitCode.validation : ExitCode.ok;
-    if (flags.json) process.stdout.write(`${JSON.stringify(envelope({ command: "agents check", status: failed.length > 0 ? "precondition-failed" : "ok", exitCode, agents: verdicts }))}\n`);
-    else verdicts.flatMap(formatVerdict).forEach((l) => process.stderr.write(`${l}\n`));
-    return exitCode;
+    const failed = verdicts.some((v) => !v.ok);
+    return { status: failed ? "precondition-failed" : "ok", exitCode: failed ? ExitCode.validation : ExitCode.ok, agents: verdicts };
+  }
+
+  protected text({ agents }: CheckResult): void {
+    agents.flatMap(formatVerdict).forEach((l) => process.stderr.write(`${l}\n`));
   }
 }

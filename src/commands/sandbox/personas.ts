@@ -1,12 +1,18 @@
 import path from "node:path";
 import { Flags } from "@oclif/core";
-import { AegCommand } from "../../app/base-command.js";
-import { DEFAULT_SANDBOX_DIR, sandboxEndpoints, sandboxPersonas } from "../../azure/sandbox.js";
+import { AegCommand, type CommandResult } from "../../app/base-command.js";
+import { DEFAULT_SANDBOX_DIR, sandboxEndpoints, sandboxPersonas, type SandboxPersona } from "../../azure/sandbox.js";
 import { readConfigFile, resolveConfig } from "../../config/load.js";
 import { sandboxSampleConfig } from "../../config/sandbox-sample.js";
-import { agentSlug } from "../../policy/templates.js";
+import { agentSlug } from "../../policy/agent-slug.js";
 
-export default class SandboxPersonas extends AegCommand {
+interface PersonasResult extends CommandResult {
+  running: boolean;
+  personas: SandboxPersona[];
+  agents: Array<{ id: string; url: string; audienceGroupId: string; riskLevel: number | null }>;
+}
+
+export default class SandboxPersonas extends AegCommand<PersonasResult> {
   static override summary = "List the sandbox's test personas, the contract row each exercises, and each agent's gateway URL";
   static override description = `Every persona is a signed-in user of the sandbox tenant with a known governance record; get a token for one with \`aeg sandbox token --persona NAME\` and call an agent's URL:
 
@@ -18,7 +24,7 @@ export default class SandboxPersonas extends AegCommand {
     config: Flags.string({ char: "c", description: "the configuration the gateway was set up with (default: the sandbox sample)" }),
   };
 
-  protected async execute(): Promise<number> {
+  protected async execute(): Promise<PersonasResult> {
     const { flags } = await this.parse(SandboxPersonas);
     const stateDir = path.resolve(flags["state-dir"]);
     const raw = flags.config ? await readConfigFile(path.resolve(flags.config)) : sandboxSampleConfig();
@@ -31,10 +37,10 @@ export default class SandboxPersonas extends AegCommand {
       audienceGroupId: agent.audienceGroupId,
       riskLevel: known.find((k) => k.id === agent.id)?.riskLevel ?? null,
     }));
-    if (this.argv.includes("--json")) {
-      process.stdout.write(`${JSON.stringify({ schemaVersion: 1, command: "sandbox personas", running: endpoints.running, personas, agents })}\n`);
-      return 0;
-    }
+    return { status: "ok", exitCode: 0, running: endpoints.running, personas, agents };
+  }
+
+  protected text({ personas, agents, running }: PersonasResult): void {
     const width = Math.max(...personas.map((p) => p.name.length));
     process.stdout.write("Personas (expected answer from contoso-kb-assistant):\n");
     for (const p of personas) {
@@ -43,7 +49,6 @@ export default class SandboxPersonas extends AegCommand {
     }
     process.stdout.write("\nAgents:\n");
     for (const a of agents) process.stdout.write(`  ${a.id}  POST ${a.url}\n`);
-    if (!endpoints.running) process.stdout.write("\n(The sandbox is not running: start it with `aeg sandbox start`; the URLs stay the same.)\n");
-    return 0;
+    if (!running) process.stdout.write("\n(The sandbox is not running: start it with `aeg sandbox start`; the URLs stay the same.)\n");
   }
 }

@@ -1,10 +1,10 @@
 import path from "node:path";
 import { Flags } from "@oclif/core";
-import { AegCommand } from "../../app/base-command.js";
+import { AegCommand, type CommandResult } from "../../app/base-command.js";
 import { writeSandboxConfig } from "../../app/sandbox-config.js";
 import { DEFAULT_SANDBOX_DIR, startSandbox } from "../../azure/sandbox.js";
 
-export default class SandboxStart extends AegCommand {
+export default class SandboxStart extends AegCommand<CommandResult & Record<string, unknown>> {
   static override summary = "Run the embedded local tenant as a server in the foreground";
   static override description = `Serves the sandbox's Entra, ARM, Graph, Dataverse and gateway endpoints over HTTPS on 127.0.0.1 until stopped (Ctrl+C).
 Once it listens it prints one line of JSON on stdout: the base URLs, the CA file to trust, the tenant and subscription ids, an operator client id and secret, and "config", a ready aeg.yaml for this tenant:
@@ -20,7 +20,7 @@ Other clients use the same tenant: get a token with POST {authority}/{tenantId}/
     "apim-activation-ms": Flags.integer({ description: "how long an APIM creation takes in the sandbox", min: 0, hidden: true }),
   };
 
-  protected async execute(): Promise<number> {
+  protected async execute(): Promise<CommandResult & Record<string, unknown>> {
     const { flags } = await this.parse(SandboxStart);
     const stateDir = path.resolve(flags["state-dir"]);
     const sandbox = await startSandbox({
@@ -30,13 +30,16 @@ Other clients use the same tenant: get a token with POST {authority}/{tenantId}/
     });
     const configFile = await writeSandboxConfig(sandbox, stateDir);
     const { close: _close, ...endpoints } = sandbox;
-    process.stdout.write(`${JSON.stringify({ ...endpoints, config: configFile })}\n`);
+    // The server document: the envelope's fields first, the endpoints' keys at the top level as before.
+    this.announce({ status: "listening", exitCode: 0, ...endpoints, config: configFile });
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
       process.once("SIGINT", stop);
       process.once("SIGTERM", stop);
     });
     await sandbox.close();
-    return 0;
+    return { status: "stopped", exitCode: 0 };
   }
+
+  protected text(): void {}
 }

@@ -1,13 +1,21 @@
 import path from "node:path";
 import { Flags } from "@oclif/core";
-import { AegCommand } from "../../app/base-command.js";
+import { AegCommand, type CommandResult } from "../../app/base-command.js";
 import { DEFAULT_SANDBOX_DIR, sandboxPersonaToken, sandboxPersonas } from "../../azure/sandbox.js";
 import { sandboxSampleConfig } from "../../config/sandbox-sample.js";
 import { ExitCode, UserError } from "../../errors.js";
 
 const SAMPLE_AUDIENCES = (sandboxSampleConfig().gateway as { audiences: string[] }).audiences;
 
-export default class SandboxToken extends AegCommand {
+interface TokenResult extends CommandResult {
+  persona: string;
+  version: "v1" | "v2";
+  audience: string;
+  /** What the command is for: a test persona's token from the local sandbox tenant, never a real one. */
+  token: string;
+}
+
+export default class SandboxToken extends AegCommand<TokenResult> {
   static override summary = "Print an access token from the sandbox Entra for a test persona";
   static override description = `The token is what Entra would issue to that user for the gateway's API: v1 by default (the default for a new API registration), v2 with --v2. See \`aeg sandbox personas\` for the names.`;
   static override examples = ["<%= config.bin %> sandbox token --persona alice", "<%= config.bin %> sandbox token --persona pat --v2"];
@@ -20,7 +28,7 @@ export default class SandboxToken extends AegCommand {
     "state-dir": Flags.string({ description: "where the sandbox keeps its tenant", default: DEFAULT_SANDBOX_DIR }),
   };
 
-  protected async execute(): Promise<number> {
+  protected async execute(): Promise<TokenResult> {
     const { flags } = await this.parse(SandboxToken);
     const { personas } = await sandboxPersonas();
     if (!personas.some((p) => p.name === flags.persona)) {
@@ -30,7 +38,10 @@ export default class SandboxToken extends AegCommand {
     // v2 access tokens always carry the API's client id as audience; v1 the App ID URI asked for.
     const audience = flags.audience ?? (version === "v2" ? SAMPLE_AUDIENCES[1]! : SAMPLE_AUDIENCES[0]!);
     const token = await sandboxPersonaToken(path.resolve(flags["state-dir"]), { persona: flags.persona, audience, version });
+    return { status: "ok", exitCode: 0, persona: flags.persona, version, audience, token };
+  }
+
+  protected text({ token }: TokenResult): void {
     process.stdout.write(`${token}\n`);
-    return 0;
   }
 }

@@ -1,18 +1,13 @@
 import { decodeJwt } from "jose";
 import { SYSTEM_ADMINISTRATOR_TEMPLATE } from "../azure/dataverse.js";
 import { GLOBAL_ADMINISTRATOR, MICROSOFT_GRAPH_APP_ID, PRIVILEGED_ROLE_ADMINISTRATOR } from "../azure/graph.js";
-import type { IdentityServices } from "../azure/identity-services.js";
-import type { RunContext } from "../engine/types.js";
-import { PermissionError, UserError, ExitCode } from "../errors.js";
-
-export function services(ctx: RunContext): IdentityServices {
-  if (!ctx.identity) throw new UserError("Dataverse and Graph clients are not configured for this run", ExitCode.unexpected);
-  return ctx.identity;
-}
+import type { RunContext } from "../engine/step.js";
+import { PermissionError } from "../errors.js";
 
 /** Dataverse: the caller must be a System Administrator of the environment to create users and roles. */
-export async function dataversePreflight(ctx: RunContext, url: string): Promise<void> {
-  const dv = services(ctx).dataverse(url);
+export async function dataversePreflight(ctx: RunContext): Promise<void> {
+  const dv = ctx.clients.dataverse;
+  const url = dv.environmentUrl;
   const me = await dv.whoAmI();
   const roles = await dv.userRoles(me.UserId);
   const admin = roles.some((r) => r._roletemplateid_value?.toLowerCase() === SYSTEM_ADMINISTRATOR_TEMPLATE || r.name === "System Administrator");
@@ -29,7 +24,7 @@ export async function dataversePreflight(ctx: RunContext, url: string): Promise<
  * (or Global Administrator); an app may instead hold AppRoleAssignment.ReadWrite.All.
  */
 export async function graphPreflight(ctx: RunContext): Promise<void> {
-  const { graph, credential } = services(ctx);
+  const { graph, credential } = ctx.clients;
   const token = await credential.getToken(`${ctx.cloud.graphAudience}/.default`);
   const claims = token ? decodeJwt(token.token) : {};
   const oid = String(claims["oid"] ?? "");

@@ -1,9 +1,6 @@
 import type { TableDefinition, RolePrivilege } from "../azure/dataverse.js";
-import type { FieldChange } from "../engine/types.js";
+import type { FieldChange } from "../engine/change.js";
 import type { TemplateSet } from "../policy/templates.js";
-
-/** The decision-log table the gateway may write to directly (only when configured). */
-export const DECISION_LOG_TABLE = "fsi_aegdecisionlog";
 
 /**
  * Entity sets the shipped policies read, found in their Web API URLs (`/api/data/v9.x/<set>`).

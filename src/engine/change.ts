@@ -1,0 +1,95 @@
+/**
+ * A plan as plain data: what each step found, what it will do, and why. Nothing here holds a
+ * function, so a plan survives `JSON.stringify`/`JSON.parse` whole and can be shown, saved and
+ * applied later. The action says what; `note` says why; rendering lives in src/render.
+ */
+import type { ExitCode } from "../errors.js";
+
+export type StepId = "resource-group" | "apim" | "named-values" | "telemetry" | "fragments" | "api" | "retired-agents" | "decision-log" | "dataverse-access" | "graph-grant";
+
+export type ChangeAction =
+  | "create"
+  | "update"
+  | "delete"
+  | "ok"
+  /** aeg cannot read enough to decide (a secret it cannot read back, a table another solution owns). */
+  | "unverifiable"
+  /** Not applicable to this configuration. */
+  | "skipped"
+  /** aeg will not make this change: a run that meets it stops before its first write. */
+  | "blocked";
+
+/** One field that differs; `lines` carries a canonical policy diff instead of from/to. */
+export interface FieldChange {
+  field: string;
+  from?: unknown;
+  to?: unknown;
+  lines?: string[];
+  /** Values are never shown: the field holds a secret. */
+  secret?: boolean;
+}
+
+/**
+ * One resource's difference between desired and live state. `op` is the step's own description
+ * of the write (plain data its `apply` turns into a request); it is absent when nothing is written.
+ */
+export interface Change<Op = unknown> {
+  action: ChangeAction;
+  /** A short resource path, e.g. `namedValues/aeg-tenant-id`. */
+  resource: string;
+  fields: FieldChange[];
+  /** Why: what it waits on, why it cannot be checked, or (blocked) what is at fault. */
+  note?: string;
+  /** Blocked only: what to do about it. */
+  hint?: string;
+  /** Blocked only: the exit code of a run that refuses this change. */
+  exitCode?: ExitCode;
+  /** Writes to the APIM instance go through one queue: APIM answers overlapping writes with 409. */
+  apimWrite?: boolean;
+  op?: Op;
+}
+
+/** What a step tells later ones (ids, principal ids), derived from live state only. */
+export interface StepOutputs {
+  [key: string]: string | undefined;
+}
+
+/** What a plan says about one step. */
+export type PlanStatus = "create" | "update" | "delete" | "ok" | "skipped" | "unverifiable" | "blocked";
+/** What happened to one step in an apply. */
+export type ApplyStatus = "created" | "updated" | "deleted" | "ok" | "skipped" | "failed";
+
+/** One step in a plan or an apply report. A plan's entries carry the outputs apply starts from. */
+export interface StepReport {
+  id: StepId;
+  title: string;
+  status: PlanStatus | ApplyStatus;
+  changes: Change[];
+  outputs?: StepOutputs;
+  error?: string;
+}
+
+/** Writes: the changes apply carries out. */
+export function pending(changes: Change[]): Change[] {
+  return changes.filter((c) => c.action === "create" || c.action === "update" || c.action === "delete");
+}
+
+export function blockedChanges(reports: StepReport[]): Change[] {
+  return reports.flatMap((r) => r.changes.filter((c) => c.action === "blocked"));
+}
+
+// ---- the few shapes every step uses ----
+
+export function inSync(resource: string): Change<never> {
+  return { action: "ok", resource, fields: [] };
+}
+
+/** The one way to say "not applicable here". */
+export function skipped(resource: string, why: string): Change<never> {
+  return { action: "skipped", resource, fields: [], note: why };
+}
+
+/** A change aeg refuses to make, known while planning: `why` names the field at fault. */
+export function blocked(resource: string, why: string, exitCode: ExitCode, hint: string, fields: FieldChange[] = []): Change<never> {
+  return { action: "blocked", resource, fields, note: why, hint, exitCode };
+}
