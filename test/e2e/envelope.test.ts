@@ -1,0 +1,42 @@
+// One output path: every command's --json is one envelope on stdout, on success and on failure.
+import { mkdtemp } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { runAeg } from "../support/cli.js";
+
+let cwd: string;
+let stateDir: string;
+beforeAll(async () => {
+  cwd = await mkdtemp(path.join(os.tmpdir(), "aeg-envelope-"));
+  stateDir = path.join(cwd, "tenant");
+});
+
+const cases: Array<[string, () => string[], number, string]> = [
+  ["setup without a configuration file", () => ["setup", "--config", "nowhere.yaml", "--ci"], 2, "setup"],
+  ["doctor without a configuration file", () => ["doctor", "--config", "nowhere.yaml"], 2, "doctor"],
+  ["validate without a configuration file", () => ["validate", "--config", "nowhere.yaml"], 2, "validate"],
+  ["sink without a configuration file", () => ["sink", "--config", "nowhere.yaml", "--once"], 2, "sink"],
+  ["setup with an unknown flag", () => ["setup", "--no-such-flag"], 2, "setup"],
+  ["agents check, offline, passing", () => ["agents", "check", "--authentication-mode", "Integrated", "--require-sign-in"], 0, "agents check"],
+  ["agents check, offline, failing", () => ["agents", "check", "--authentication-mode", "None"], 5, "agents check"],
+  ["agents check with a mode that is not one", () => ["agents", "check", "--authentication-mode", "bogus"], 2, "agents check"],
+  ["sandbox token for an unknown persona", () => ["sandbox", "token", "--persona", "nobody", "--state-dir", stateDir], 2, "sandbox token"],
+  ["sandbox token", () => ["sandbox", "token", "--persona", "alice", "--state-dir", stateDir], 0, "sandbox token"],
+  ["sandbox personas", () => ["sandbox", "personas", "--state-dir", stateDir], 0, "sandbox personas"],
+  ["sandbox reset", () => ["sandbox", "reset", "--state-dir", stateDir], 0, "sandbox reset"],
+];
+
+describe("--json", () => {
+  it.each(cases)("%s: one envelope with schemaVersion, command, status and exitCode", async (_name, args, code, command) => {
+    const run = await runAeg([...args(), "--json"], { cwd });
+    expect(run.code, run.stderr).toBe(code);
+    const lines = run.stdout.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    const doc = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(Object.keys(doc).slice(0, 4)).toEqual(["schemaVersion", "command", "status", "exitCode"]);
+    expect(doc).toMatchObject({ schemaVersion: 1, command, exitCode: code });
+    if (code === 2) expect(doc).toMatchObject({ status: "error", error: { message: expect.any(String) } });
+    expect(run.stderr).not.toMatch(/\n\s+at .+:\d+:\d+/);
+  });
+});
