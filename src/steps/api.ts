@@ -2,7 +2,7 @@ import type { ApiContract, OperationContract } from "@azure/arm-apimanagement";
 import { createPipelineRequest, RestError } from "@azure/core-rest-pipeline";
 import { orMissing } from "../azure/errors.js";
 import type { Config } from "../config/schema.js";
-import { inSync, type Change } from "../engine/change.js";
+import { inSync, seen, type Change } from "../engine/change.js";
 import { diffFields } from "../engine/plan.js";
 import { defineStep, type RunContext } from "../engine/step.js";
 import { agentSlug } from "../policy/agent-slug.js";
@@ -103,12 +103,12 @@ export const apiStep = defineStep<DesiredApi, ApiObserved, ApiOp>({
     const { apiId } = desired;
     const wanted = new Set(desired.operations.map((o) => o.id));
     return [
-      apiChange(desired, observed.api),
-      ...desired.operations.map((op) => operationChange(apiId, op, observed.operations.get(op.id))),
+      { ...apiChange(desired, observed.api), seen: seen(observed.api) },
+      ...desired.operations.map((op) => ({ ...operationChange(apiId, op, observed.operations.get(op.id)), seen: seen(observed.operations.get(op.id)) })),
       // Operations aeg did not ask for would let a caller reach the backend past the per-agent wiring.
       ...[...observed.operations.keys()]
         .filter((id) => !wanted.has(id))
-        .map((id): Change<ApiOp> => ({ action: "delete", resource: `apis/${apiId}/operations/${id}`, fields: [], apimWrite: true, op: { kind: "delete-operation", id } })),
+        .map((id): Change<ApiOp> => ({ action: "delete", resource: `apis/${apiId}/operations/${id}`, fields: [], apimWrite: true, op: { kind: "delete-operation", id }, seen: seen(observed.operations.get(id)) })),
       policyChange<ApiOp>(`apis/${apiId}/policies/policy`, desired.apiPolicy, observed.apiPolicy, { kind: "api-policy", value: desired.apiPolicy }),
       ...desired.operations.map((op) =>
         policyChange<ApiOp>(`apis/${apiId}/operations/${op.id}/policies/policy`, op.policy, observed.operationPolicies.get(op.id), { kind: "operation-policy", id: op.id, value: op.policy }),

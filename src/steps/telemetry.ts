@@ -6,7 +6,7 @@ import type { EHNamespace, Eventhub } from "@azure/arm-eventhub";
 import { readSecretFile } from "../azure/credentials.js";
 import { azureCode, orMissing } from "../azure/errors.js";
 import type { Config } from "../config/schema.js";
-import { blocked, inSync, type Change } from "../engine/change.js";
+import { blocked, inSync, seen, type Change } from "../engine/change.js";
 import { diffFields } from "../engine/plan.js";
 import { defineStep, type RunContext } from "../engine/step.js";
 import { ConfigError, ExitCode } from "../errors.js";
@@ -98,7 +98,12 @@ export const telemetryStep = defineStep<DesiredTelemetry, TelemetryObserved, Tel
     return { namespace, hub, assignments, logger };
   },
 
-  plan: (desired, observed) => [namespaceChange(desired, observed), hubChange(desired, observed), roleChange(desired, observed), loggerChange(desired, observed)],
+  plan: (desired, observed) => [
+    { ...namespaceChange(desired, observed), seen: seen(observed.namespace) },
+    { ...hubChange(desired, observed), seen: seen(observed.hub) },
+    { ...roleChange(desired, observed), seen: seen(observed.assignments) },
+    { ...loggerChange(desired, observed), seen: seen(observed.logger) },
+  ],
 
   async apply(ctx, { op }) {
     const { resourceGroup, apim } = ctx.config;
