@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 
-export const LOCK_FILE = "sandbox.lock";
+const LOCK_FILE = "sandbox.lock";
 
 export function writeAtomic(file: string, text: string): void {
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;

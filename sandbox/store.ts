@@ -140,7 +140,7 @@ function newApp(displayName: string, role: AppRecord["role"]): AppRecord {
   };
 }
 
-export function freshState(): TenantState {
+function freshState(): TenantState {
   const operator = newApp("aeg operator", "Owner");
   const reader = newApp("aeg reader", "Reader");
   const principals: Record<string, PrincipalRecord> = {};

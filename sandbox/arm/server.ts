@@ -23,7 +23,7 @@ function armAudiences(armBase: string): string[] {
 }
 
 /** `Provider/type/subtype` of the last provider segment in a path (for errors and RBAC actions). */
-export function resourceTypeOf(path: string): { namespace: string; type: string } {
+function resourceTypeOf(path: string): { namespace: string; type: string } {
   const segs = path.split("/").filter(Boolean);
   const i = segs.map((s) => s.toLowerCase()).lastIndexOf("providers");
   if (i < 0) {

@@ -47,7 +47,7 @@ export function runningServer(stateDir: string): ServerInfo | undefined {
 }
 
 /** POSTs JSON over TLS trusting only the sandbox CA (no change to the process's trust store). */
-export function postJson(url: string, caFile: string, body: unknown): Promise<{ status: number; json: unknown }> {
+function postJson(url: string, caFile: string, body: unknown): Promise<{ status: number; json: unknown }> {
   const ca = fs.readFileSync(caFile, "utf8");
   const text = JSON.stringify(body);
   return new Promise((resolve, reject) => {

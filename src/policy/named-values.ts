@@ -34,7 +34,7 @@ export type GlobalNamedValue = (typeof AEG_NAMED_VALUES.global)[number];
 /** Placeholder for the agent slug in `templates/operation-policy.xml`. */
 export const AGENT_SLUG_PLACEHOLDER = "__AGENT_SLUG__";
 
-export const AGENT_SLUG_MAX_LENGTH = 40;
+const AGENT_SLUG_MAX_LENGTH = 40;
 
 /**
  * The slug that names an agent's per-agent named values.

@@ -49,7 +49,7 @@ const ENTITY = /^&(?:#[0-9]+|#x[0-9A-Fa-f]+|[A-Za-z]+);/;
 const NAMED_ENTITIES: Record<string, string> = { lt: "<", gt: ">", amp: "&", quot: '"', apos: "'" };
 
 /** Line endings → LF, BOM dropped. Offsets keep their line/column meaning. */
-export function normaliseNewlines(text: string): string {
+function normaliseNewlines(text: string): string {
   return text.replace(/^\uFEFF/, "").replace(/\r\n?/g, "\n");
 }
 

@@ -31,7 +31,7 @@ export function configuredScenarios(config: Config): Scenario[] {
 }
 
 /** The token-failure rows every plan can run: they need no caller. */
-export function tokenFailureScenarios(agentId: string): Scenario[] {
+function tokenFailureScenarios(agentId: string): Scenario[] {
   const denied: Expectation = { status: 401, denyReason: "JwtValidationFailed", anomaly: false };
   return [
     { name: "no token", agentId, token: { kind: "failure", failure: "none" }, expect: denied },
