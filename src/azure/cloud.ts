@@ -32,7 +32,8 @@ const PUBLIC: CloudProfile = {
   serviceBusSuffix: "servicebus.windows.net",
 };
 
-const KNOWN: Record<string, CloudProfile> = {
+/** The clouds aeg knows by name: the one list (config's `cloud.name` is one of these or `custom`). */
+const KNOWN = {
   AzureCloud: PUBLIC,
   AzureUSGovernment: {
     name: "AzureUSGovernment",
@@ -54,7 +55,14 @@ const KNOWN: Record<string, CloudProfile> = {
     v1IssuerHost: "https://sts.chinacloudapi.cn",
     serviceBusSuffix: "servicebus.chinacloudapi.cn",
   },
-};
+} satisfies Record<string, CloudProfile>;
+
+export type KnownCloud = keyof typeof KNOWN;
+export const KNOWN_CLOUDS = Object.keys(KNOWN) as [KnownCloud, ...KnownCloud[]];
+
+export function isKnownCloud(name: string): name is KnownCloud {
+  return Object.hasOwn(KNOWN, name);
+}
 
 export interface CloudSettings {
   name: string;
@@ -67,7 +75,7 @@ export interface CloudSettings {
 }
 
 export function cloudProfile(settings: CloudSettings): CloudProfile {
-  const base = KNOWN[settings.name] ?? PUBLIC;
+  const base = isKnownCloud(settings.name) ? KNOWN[settings.name] : PUBLIC;
   const trim = (u: string) => u.replace(/\/+$/, "");
   return {
     name: settings.name,
