@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import tls from "node:tls";
 import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
 import { ApiManagementClient } from "@azure/arm-apimanagement";
 import { ClientSecretCredential } from "@azure/identity";
 import { startSandbox, type Sandbox, type SandboxOptions } from "../../sandbox/index.js";
@@ -46,7 +47,7 @@ export async function waitFor<T>(check: () => Promise<T | undefined> | T | undef
     const value = await check();
     if (value !== undefined) return value;
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
+    await sleep(25);
   }
 }
 
