@@ -16,7 +16,7 @@ import { Gateway } from "./gateway/index.js";
 import type { ExpressionHostOptions } from "./gateway/expressions/host.js";
 import { mountGovernance } from "./governance/index.js";
 import type { DataverseLimitOptions } from "./governance/dataverse-limits.js";
-import { SERVER_FILE, personaTokenVia, removeServerInfo, writeServerInfo } from "./governance/discovery.js";
+import { SERVER_FILE, personaTokenVia, removeServerInfo, writeServerInfo, type PublicInfo } from "./governance/discovery.js";
 import { AGENTS, PERSONAS, type Agent, type Persona } from "./governance/personas.js";
 import type { PersonaTokenRequest } from "./governance/tokens.js";
 
@@ -48,14 +48,8 @@ export interface SandboxOptions {
   dataverseKeyActivationMs?: number;
 }
 
-export interface SandboxInfo {
-  arm: string;
-  authority: string;
-  graph: string;
-  dataverse: string;
-  gateway: string;
-  caFile: string;
-  tenantId: string;
+/** The public facts (server.json's) and the tenant's credentials. */
+export interface SandboxInfo extends PublicInfo {
   subscriptionId: string;
   clientId: string;
   clientSecret: string;

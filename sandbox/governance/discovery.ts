@@ -9,8 +9,8 @@ import type { PersonaTokenRequest } from "./tokens.js";
 
 export const SERVER_FILE = "server.json";
 
-export interface ServerInfo {
-  pid: number;
+/** What any local process may know of a sandbox: its listeners, CA file and tenant; no secret. */
+export interface PublicInfo {
   arm: string;
   authority: string;
   graph: string;
@@ -20,7 +20,11 @@ export interface ServerInfo {
   tenantId: string;
 }
 
-export function writeServerInfo(stateDir: string, info: Omit<ServerInfo, "pid">): void {
+export interface ServerInfo extends PublicInfo {
+  pid: number;
+}
+
+export function writeServerInfo(stateDir: string, info: PublicInfo): void {
   writeAtomic(path.join(stateDir, SERVER_FILE), JSON.stringify({ pid: process.pid, ...info }, null, 2));
 }
 
