@@ -4,7 +4,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { Router, json, listen, listenPreferring, routerHandler, type Listener } from "./http.js";
 import { checkToolchain } from "./gateway/expressions/toolchain.js";
-import { Store, acquireLock, STATE_FILE } from "./store.js";
+import { Store, STATE_FILE } from "./store.js";
+import { acquireLock } from "./state-dir.js";
 import { loadPki, CA_CERT_FILE, CA_KEY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE, SIGNING_KEY_FILE } from "./pki.js";
 import { entraNotFound, entraRouter, type EntraContext } from "./entra.js";
 import { ArmServer } from "./arm/server.js";
@@ -15,7 +16,7 @@ import { Gateway } from "./gateway/index.js";
 import type { ExpressionHostOptions } from "./gateway/expressions/host.js";
 import { mountGovernance } from "./governance/index.js";
 import type { DataverseLimitOptions } from "./governance/dataverse-limits.js";
-import { SERVER_FILE, personaTokenVia, removeServerInfo, writeServerInfo } from "./governance/discovery.js";
+import { SERVER_FILE, personaTokenVia, removeServerInfo, writeServerInfo, type PublicInfo } from "./governance/discovery.js";
 import { AGENTS, PERSONAS, type Agent, type Persona } from "./governance/personas.js";
 import type { PersonaTokenRequest } from "./governance/tokens.js";
 
@@ -47,14 +48,8 @@ export interface SandboxOptions {
   dataverseKeyActivationMs?: number;
 }
 
-export interface SandboxInfo {
-  arm: string;
-  authority: string;
-  graph: string;
-  dataverse: string;
-  gateway: string;
-  caFile: string;
-  tenantId: string;
+/** The public facts (server.json's) and the tenant's credentials. */
+export interface SandboxInfo extends PublicInfo {
   subscriptionId: string;
   clientId: string;
   clientSecret: string;

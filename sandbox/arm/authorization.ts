@@ -4,10 +4,10 @@ import { json, type Req } from "../http.js";
 import type { RoleAssignmentRecord, TenantState } from "../store.js";
 import { body, fail, props, requireResourceGroup, type ArmContext, type ArmRouter } from "./common.js";
 
-export const AUTHORIZATION_API = "2022-04-01";
+const AUTHORIZATION_API = "2022-04-01";
 
 /** Built-in roles the sandbox knows (ids are the same in every tenant). */
-export const BUILT_IN_ROLES: Record<string, string> = {
+const BUILT_IN_ROLES: Record<string, string> = {
   "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
   "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
   "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",

@@ -3,6 +3,7 @@
 import fs from "node:fs";
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { setTimeout as sleep } from "node:timers/promises";
 import { HttpError, Router, header, toReq, writeReply, type Reply, type Req } from "../http.js";
 import { verifyToken, type EntraContext } from "../entra.js";
 import type { Store } from "../store.js";
@@ -23,7 +24,7 @@ function armAudiences(armBase: string): string[] {
 }
 
 /** `Provider/type/subtype` of the last provider segment in a path (for errors and RBAC actions). */
-export function resourceTypeOf(path: string): { namespace: string; type: string } {
+function resourceTypeOf(path: string): { namespace: string; type: string } {
   const segs = path.split("/").filter(Boolean);
   const i = segs.map((s) => s.toLowerCase()).lastIndexOf("providers");
   if (i < 0) {
@@ -69,7 +70,7 @@ export class ArmServer {
       return;
     }
     const fault = this.counters.take(req.method, req.path);
-    if (fault?.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
+    if (fault?.delayMs) await sleep(fault.delayMs);
     if (fault?.reset) {
       this.counters.count(req.method, req.path, 0);
       raw.socket.destroy();

@@ -68,6 +68,11 @@ const KNOWN: Partial<Record<CloudName, CloudProfile>> = {
   },
 };
 
+/** One of Azure's own clouds (not custom, not the sandbox). */
+export function isKnownCloud(name: string): boolean {
+  return Object.hasOwn(KNOWN, name);
+}
+
 export interface CloudSettings {
   name: CloudName;
   resourceManager?: string | undefined;

@@ -38,17 +38,24 @@ export async function resetSandbox(stateDir: string): Promise<void> {
   });
 }
 
-export interface SandboxPersona {
+/** A contract row a seeded persona exercises against an agent, and the answer the gateway owes. */
+export interface SandboxPersonaCheck {
+  agentId: string;
+  exercises: string;
+  expected: { status: number; denyReason: string; anomaly: boolean };
+  /** The expectation holds only for this token version, or only with the Graph fallback on/off. */
+  tokenVersion?: "v1" | "v2";
+  graphFallback?: boolean;
+}
+
+/** A seeded persona: its row against the first agent, and any further checks. */
+export interface SandboxPersona extends Omit<SandboxPersonaCheck, "agentId"> {
   name: string;
   displayName: string;
   oid: string;
   upn: string;
   groups: string[];
-  exercises: string;
-  expected: { status: number; denyReason: string; anomaly: boolean };
-  tokenVersion?: "v1" | "v2";
-  graphFallback?: boolean;
-  alsoExercises?: Array<{ agentId: string; exercises: string; expected: { status: number; denyReason: string; anomaly: boolean }; tokenVersion?: "v1" | "v2"; graphFallback?: boolean }>;
+  alsoExercises?: SandboxPersonaCheck[];
 }
 
 /** The seeded test personas and the agents the sandbox's governance store knows. */

@@ -65,7 +65,7 @@ async function call(scenario: Scenario, correlationId: string, run: ValidationRu
 }
 
 /** Pure: compares one answer and its records with the expectation. */
-export function judge(scenario: Scenario, correlationId: string, answer: Answer, records: Array<Record<string, unknown>>, sinkRows?: Array<Record<string, unknown>>): ScenarioResult {
+function judge(scenario: Scenario, correlationId: string, answer: Answer, records: Array<Record<string, unknown>>, sinkRows?: Array<Record<string, unknown>>): ScenarioResult {
   const { expect } = scenario;
   const problems: string[] = [];
   const denyReason = answer.status === 200 ? "None" : typeof answer.body.denyReason === "string" ? answer.body.denyReason : undefined;

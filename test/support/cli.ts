@@ -3,6 +3,7 @@ import { mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { ApiManagementClient } from "@azure/arm-apimanagement";
 import type { Sandbox, SandboxOptions } from "../../sandbox/index.js";
 import { writeSandboxConfig } from "../../src/app/sandbox-config.js";
@@ -45,7 +46,7 @@ export async function waitFor<T>(check: () => Promise<T | undefined> | T | undef
     const value = await check();
     if (value !== undefined) return value;
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
+    await sleep(25);
   }
 }
 

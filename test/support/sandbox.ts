@@ -3,6 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import tls from "node:tls";
+import { setTimeout as sleep } from "node:timers/promises";
 import { ClientSecretCredential } from "@azure/identity";
 import { ApiManagementClient } from "@azure/arm-apimanagement";
 import { EventHubManagementClient } from "@azure/arm-eventhub";
@@ -85,7 +86,7 @@ export async function until<T>(probe: () => Promise<T | undefined | false>, dead
     const v = await probe();
     if (v) return v;
     if (Date.now() > end) throw new Error("Condition not met before the deadline.");
-    await new Promise((r) => setTimeout(r, everyMs));
+    await sleep(everyMs);
   }
 }
 
