@@ -1,7 +1,7 @@
 import { Engine, type EngineEvents } from "../engine/runner.js";
 import type { RunOptions } from "../engine/step.js";
 import { assertTemplatesValid } from "../policy/template-lint.js";
-import { loadTemplates } from "../policy/templates.js";
+import { loadTemplates, type TemplateSet } from "../policy/templates.js";
 import { SETUP_STEPS } from "../steps/index.js";
 import type { Session } from "./session.js";
 
@@ -9,8 +9,9 @@ import type { Session } from "./session.js";
  * The setup engine of a session, built the same way for `setup` and `doctor`: the templates are
  * loaded and linted first, so a broken one stops the run before any read or write.
  */
-export async function setupEngine(session: Session, events: EngineEvents, run: { options: RunOptions; signal: AbortSignal }): Promise<Engine> {
-  const templates = await loadTemplates(session.templatesDir);
+export async function setupEngine(session: Session, events: EngineEvents, run: { options: RunOptions; signal: AbortSignal; templates?: TemplateSet }): Promise<Engine> {
+  // A saved plan brings the templates it was made with; otherwise they are read from disk.
+  const templates = run.templates ?? (await loadTemplates(session.templatesDir));
   assertTemplatesValid(templates, session.config, session.cloud);
   const { arm, identity, config } = session;
   return new Engine(

@@ -35,6 +35,8 @@ export interface Session {
   /** Dataverse and Graph clients. */
   identity: IdentityServices;
   journal: Journal;
+  /** Where the configuration came from: its relative paths resolve against this directory. */
+  configDir: string;
   sandbox?: RunningSandbox;
   notes: string[];
   pollIntervalMs: number;
@@ -50,16 +52,26 @@ export function flagOverrides(flags: SessionFlags): Override[] {
     .map(([flag, p]) => ({ path: p, value: flags[flag as keyof SessionFlags], source: `--${flag}` }));
 }
 
-export async function openSession(flags: SessionFlags, opts: { lock: boolean; cwd?: string }): Promise<Session> {
+/** A configuration captured in a saved plan: applied as it was, never re-read from disk. */
+export interface CapturedConfig {
+  value: Config;
+  /** The directory its relative paths (secret files, templatesDir) are relative to. */
+  dir: string;
+  environment: string;
+}
+
+export async function openSession(flags: SessionFlags, opts: { lock: boolean; cwd?: string; captured?: CapturedConfig }): Promise<Session> {
   const cwd = opts.cwd ?? process.cwd();
   const notes: string[] = [];
-  const file = configPath(cwd, flags);
+  const captured = opts.captured;
+  const file = captured ? path.join(path.resolve(cwd, captured.dir), "(plan)") : configPath(cwd, flags);
   let sandbox: RunningSandbox | undefined;
   let raw: Record<string, unknown>;
   let overrides: Override[];
   if (flags.sandbox) {
     sandbox = await startSandbox({ stateDir: path.resolve(cwd, flags["sandbox-dir"] ?? DEFAULT_SANDBOX_DIR) });
-    if (existsSync(file)) raw = await readConfigFile(file);
+    if (captured) raw = captured.value as unknown as Record<string, unknown>;
+    else if (existsSync(file)) raw = await readConfigFile(file);
     else {
       raw = sandboxSampleConfig();
       notes.push(`no ${path.basename(file)} here: using the sandbox sample configuration (two agents)`);
@@ -73,6 +85,10 @@ export async function openSession(flags: SessionFlags, opts: { lock: boolean; cw
       { path: ["auth"], value: {}, source: "the sandbox" },
       { path: ["dataverse", "url"], value: sandbox.dataverse, source: "the sandbox" },
     ];
+  } else if (captured) {
+    // Exactly what was planned: no file, no variable, no flag changes it.
+    raw = captured.value as unknown as Record<string, unknown>;
+    overrides = [];
   } else {
     raw = await readConfigFile(file);
     overrides = [...envOverrides(process.env), ...flagOverrides(flags)];
@@ -84,7 +100,7 @@ export async function openSession(flags: SessionFlags, opts: { lock: boolean; cw
     const credential = sandbox
       ? new ClientSecretCredential(sandbox.tenantId, sandbox.clientId, sandbox.clientSecret, { authorityHost: sandbox.authority, disableInstanceDiscovery: true })
       : await makeCredential(cloud, { tenantId: config.tenantId, clientId: config.auth.clientId, clientSecretFile: config.auth.clientSecretFile && path.resolve(path.dirname(file), config.auth.clientSecretFile) });
-    const environment = flags.env ?? (flags.sandbox ? "sandbox" : "default");
+    const environment = captured?.environment ?? flags.env ?? (flags.sandbox ? "sandbox" : "default");
     const journal = await Journal.open(path.join(cwd, ".aeg", "state"), environment, { lock: opts.lock });
     return {
       environment,
@@ -94,6 +110,7 @@ export async function openSession(flags: SessionFlags, opts: { lock: boolean; cw
       arm: armClients(cloud, credential, config.subscriptionId),
       identity: identityServices(cloud, credential),
       journal,
+      configDir: path.dirname(file),
       ...(sandbox ? { sandbox } : {}),
       notes,
       ...(config.templatesDir ? { templatesDir: path.resolve(path.dirname(file), config.templatesDir) } : {}),

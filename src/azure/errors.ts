@@ -56,6 +56,10 @@ export function explainAzureError(err: unknown, what: string, requiredRole: stri
   if (err.statusCode === 401) {
     return new PermissionError(`${what}: Azure rejected the credential (401 ${azureCode(err) ?? ""}): ${detail}`.replace("( ", "("), "Sign in again (az login) or check the tenant id.");
   }
+  if (err.statusCode === 412) {
+    // Only writes planned against an ETag send If-Match: the entity changed after aeg read it.
+    return new UserError(`${what}: Azure refused the write (412 ${azureCode(err) ?? "PreconditionFailed"}): the resource changed after it was read`, ExitCode.drift, "Make a new plan (aeg plan), or run aeg setup again: it reads live state first.");
+  }
   if (err.statusCode === 403) {
     return new PermissionError(`${what}: permission denied (403 ${azureCode(err) ?? "Forbidden"}): ${detail}`, `This step needs ${requiredRole}.`);
   }

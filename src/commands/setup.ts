@@ -8,8 +8,8 @@ import { pending, type StepReport } from "../engine/change.js";
 import { refusal } from "../engine/runner.js";
 import { ExitCode, UserError } from "../errors.js";
 import { publicSteps } from "../render/envelope.js";
-import { formatPlan, planSummary } from "../render/plan-text.js";
-import { makeReporter, outputMode, type Reporter } from "../render/reporters.js";
+import { planReport } from "../render/plan-text.js";
+import { makeReporter, outputMode } from "../render/reporters.js";
 import { validateAfterSetup, type ValidationSummary } from "../validate/gateway.js";
 
 interface SetupResult extends CommandResult {
@@ -57,7 +57,7 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
       const engine = await setupEngine(session, reporter, { options, signal: abort.signal });
       reporter.say(`Reading live state of ${session.config.apim.name} (${session.cloud.sandbox ? "sandbox" : session.cloud.name}, environment ${session.environment})...`);
       const plan = await engine.plan();
-      printPlan(reporter, plan);
+      planReport(plan).forEach((line) => reporter.say(line));
       const result = (status: string, steps: StepReport[], exitCode: number = ExitCode.ok, extra: Partial<SetupResult> = {}): SetupResult => ({
         status,
         exitCode,
@@ -123,12 +123,6 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
     if (session.sandbox) return true;
     throw new UserError("confirmation needed but there is no terminal to ask in", ExitCode.usage, "Pass --yes (or --ci in a pipeline) to apply without asking.");
   }
-}
-
-function printPlan(reporter: Reporter, plan: StepReport[]): void {
-  reporter.say("Plan:");
-  formatPlan(plan).forEach((line) => reporter.say(`  ${line}`));
-  reporter.say(`  ${planSummary(plan)}`);
 }
 
 function resumeCommand(argv: string[]): string {

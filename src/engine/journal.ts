@@ -21,11 +21,24 @@ export interface StepRecord {
   updatedAt: string;
 }
 
+/** Who applied which saved plan, and when (`aeg apply`): what an auditor asks of a change. */
+export interface AppliedPlan {
+  planDigest: string;
+  changeId?: string;
+  planner: { objectId: string; name: string; tenantId: string };
+  applier: { objectId: string; name: string; tenantId: string };
+  plannedAt: string;
+  appliedAt: string;
+  /** applied: every change made and verified; failed: the run stopped part-way (resume with a new plan). */
+  outcome: "applied" | "failed";
+}
+
 export interface StateFile {
   schemaVersion: 1;
   environment: string;
   updatedAt: string;
   steps: Record<string, StepRecord>;
+  lastApply?: AppliedPlan;
 }
 
 export class Journal {
@@ -54,6 +67,15 @@ export class Journal {
     return this.state.steps[step];
   }
 
+  get lastApply(): AppliedPlan | undefined {
+    return this.state.lastApply;
+  }
+
+  async recordApply(applied: AppliedPlan): Promise<void> {
+    this.state = { ...this.state, updatedAt: applied.appliedAt, lastApply: applied };
+    await this.save();
+  }
+
   async record(step: string, patch: Partial<Omit<StepRecord, "updatedAt">>): Promise<void> {
     const now = new Date().toISOString();
     const prior = this.state.steps[step];
@@ -61,6 +83,11 @@ export class Journal {
     // An explicit undefined in the patch clears the field (e.g. a finished operation).
     for (const [key, value] of Object.entries(patch)) if (value === undefined) delete next[key as keyof StepRecord];
     this.state = { ...this.state, updatedAt: now, steps: { ...this.state.steps, [step]: next } };
+    await this.save();
+  }
+
+  /** Only a run that holds the lock writes the journal. */
+  private async save(): Promise<void> {
     if (this.lock) await writeFileAtomic(this.file, `${JSON.stringify(this.state, null, 2)}\n`, { mode: 0o600 });
   }
 

@@ -41,3 +41,8 @@ export function planSummary(reports: StepReport[]): string {
     .filter(Boolean)
     .join(", ");
 }
+
+/** The plan as setup, `--dry-run` and `aeg plan` show it. */
+export function planReport(plan: StepReport[]): string[] {
+  return ["Plan:", ...formatPlan(plan).map((line) => `  ${line}`), `  ${planSummary(plan)}`];
+}
