@@ -3,6 +3,7 @@ import type { RunOptions } from "../engine/step.js";
 import { assertTemplatesValid } from "../policy/template-lint.js";
 import { loadTemplates, type TemplateSet } from "../policy/templates.js";
 import { SETUP_STEPS } from "../steps/index.js";
+import { STEP_ROLES } from "../steps/roles.js";
 import type { Session } from "./session.js";
 
 /**
@@ -35,6 +36,7 @@ export async function setupEngine(session: Session, events: EngineEvents, run: {
       options: run.options,
     },
     events,
+    STEP_ROLES,
   );
 }
 
