@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { CLOUD_NAMES } from "../azure/cloud.js";
 import { agentSlug } from "../policy/agent-slug.js";
 
 /**
@@ -19,11 +18,17 @@ const apimChildId = nonEmpty()
   .max(80, { error: "at most 80 characters" })
   .regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, { error: "letters, digits, '-' and '_' only" });
 
-export const CloudName = z.enum(CLOUD_NAMES);
+/**
+ * The clouds aeg knows, the one list: Azure's three (profiles in src/azure/cloud.ts), `custom` (an
+ * Azure Stack Hub, a private cloud) and `sandbox` (aeg's embedded local tenant).
+ */
+export const CLOUD_NAMES = ["AzureCloud", "AzureUSGovernment", "AzureChinaCloud", "custom", "sandbox"] as const;
+export type CloudName = (typeof CLOUD_NAMES)[number];
+const cloudName = z.enum(CLOUD_NAMES);
 
 const cloud = z
   .object({
-    name: CloudName.default("AzureCloud"),
+    name: cloudName.default("AzureCloud"),
     // Only for name: custom (an Azure Stack Hub, a private cloud) or sandbox (`aeg sandbox start`).
     resourceManager: z.url({ error: "not a URL" }).optional(),
     authority: z.url({ error: "not a URL" }).optional(),
