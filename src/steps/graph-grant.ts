@@ -4,7 +4,7 @@ import { blocked, inSync, seen, skipped, type Change } from "../engine/change.js
 import { defineStep, type RunContext } from "../engine/step.js";
 import { ExitCode } from "../errors.js";
 import { graphPreflight } from "../preflight/identity.js";
-import { gatewayIdentity, principalOf, PRINCIPAL_AFTER_APPLY, waitsOnBlockedIdentity, type GatewayIdentity } from "./apim-state.js";
+import { gatewayIdentity, principalField, principalOf, waitsOnBlockedIdentity, type GatewayIdentity } from "./apim-state.js";
 
 /**
  * What `POST /v1.0/users/{oid}/checkMemberGroups` needs as application permissions. Microsoft's
@@ -81,7 +81,7 @@ function grantChanges(desired: DesiredGrant, observed: GraphGrantObserved): Chan
       action: "create",
       resource,
       fields: [
-        { field: "principalId", to: desired.identity.state === "ready" ? desired.identity.principalId : PRINCIPAL_AFTER_APPLY },
+        principalField(desired.identity),
         { field: "appRoleId", to: r.id },
       ],
       note: PROPAGATION,

@@ -10,7 +10,7 @@ import { blocked, inSync, seen, type Change } from "../engine/change.js";
 import { diffFields } from "../engine/plan.js";
 import { defineStep, type RunContext } from "../engine/step.js";
 import { ConfigError, ExitCode } from "../errors.js";
-import { apimReady, gatewayIdentity, principalOf, PRINCIPAL_AFTER_APPLY, waitsOnBlockedIdentity, type GatewayIdentity } from "./apim-state.js";
+import { apimReady, gatewayIdentity, principalField, principalOf, waitsOnBlockedIdentity, type GatewayIdentity } from "./apim-state.js";
 
 /** Built-in role "Azure Event Hubs Data Sender": send only, nothing else. */
 export const EVENT_HUBS_DATA_SENDER = "2b629674-e913-4c01-ae53-ef4638d8f975";
@@ -178,7 +178,7 @@ function roleChange(desired: DesiredTelemetry, { assignments }: TelemetryObserve
     action: "create",
     resource,
     fields: [
-      { field: "principalId", to: desired.identity.state === "ready" ? desired.identity.principalId : PRINCIPAL_AFTER_APPLY },
+      principalField(desired.identity),
       { field: "scope", to: desired.hubId },
     ],
     op: { kind: "role-assignment", scope: desired.hubId, roleDefinitionId: desired.roleDefinitionId },
