@@ -13,7 +13,8 @@ let tenant: TestTenant;
 
 beforeAll(async () => {
   // Long enough an APIM creation that a run can be killed in the middle of it.
-  tenant = await testTenant({ apimActivationMs: 3000 });
+  // Six seconds: the re-run must start while it is still running, even on a loaded machine.
+  tenant = await testTenant({ apimActivationMs: 6000 });
 });
 
 afterAll(async () => {
