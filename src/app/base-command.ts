@@ -90,7 +90,7 @@ export abstract class AegCommand<R extends CommandResult = CommandResult> extend
   }
 }
 
-export function exitCodeOf(err: unknown): number {
+function exitCodeOf(err: unknown): number {
   if (err instanceof UserError) return err.exitCode;
   // oclif's own parse errors (unknown flag, missing value) are usage errors.
   if (err instanceof Error && /CLIError|Parse|Flag|Arg/.test(err.constructor.name)) return ExitCode.usage;

@@ -46,7 +46,7 @@ export interface Session {
 }
 
 
-export function flagOverrides(flags: SessionFlags): Override[] {
+function flagOverrides(flags: SessionFlags): Override[] {
   return Object.entries(FLAG_OVERRIDES)
     .filter(([flag]) => flags[flag as keyof SessionFlags] !== undefined)
     .map(([flag, p]) => ({ path: p, value: flags[flag as keyof SessionFlags], source: `--${flag}` }));

@@ -11,7 +11,7 @@ import type { StepOutputs } from "./change.js";
  * a secret or a token. A run always re-reads live state before trusting it: the journal says what
  * aeg did, Azure says what is.
  */
-export interface StepRecord {
+interface StepRecord {
   status: "applying" | "done" | "failed";
   inputsHash?: string;
   outputs?: StepOutputs;
@@ -33,7 +33,7 @@ export interface AppliedPlan {
   outcome: "applied" | "failed";
 }
 
-export interface StateFile {
+interface StateFile {
   schemaVersion: 1;
   environment: string;
   updatedAt: string;

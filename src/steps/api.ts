@@ -11,14 +11,14 @@ import { policyChange, type StoredPolicy } from "../policy/policy-change.js";
 import { renderOperationPolicy } from "../policy/templates.js";
 import { apimReady } from "./apim-state.js";
 
-export interface ApiObserved {
+interface ApiObserved {
   api?: ApiContract & { eTag?: string };
   operations: Map<string, OperationContract>;
   apiPolicy?: StoredPolicy;
   operationPolicies: Map<string, StoredPolicy>;
 }
 
-export interface DesiredOperation {
+interface DesiredOperation {
   id: string;
   agentId: string;
   slug: string;
@@ -54,7 +54,7 @@ type ApiOp =
   | { kind: "operation-policy"; id: string; value: string; ifMatch?: string };
 
 /** One operation per agent: the operation, not the caller, decides which agent a request is for. */
-export function desiredOperations(config: Config): DesiredOperation[] {
+function desiredOperations(config: Config): DesiredOperation[] {
   return config.agents.map((agent) => {
     const slug = agentSlug(agent.id);
     return { id: agent.operationId ?? slug, agentId: agent.id, slug, displayName: `Agent ${agent.id}`, method: "POST", urlTemplate: `/${slug}` };

@@ -5,7 +5,7 @@ import { blocked, inSync, seen, type Change, type FieldChange } from "../engine/
 import { defineStep, type RunContext } from "../engine/step.js";
 import { ExitCode, UserError } from "../errors.js";
 
-export interface ApimObserved {
+interface ApimObserved {
   service?: ApiManagementServiceResource;
   deleted?: DeletedServiceContract;
 }
@@ -32,11 +32,11 @@ type ApimOp =
 
 const IN_PROGRESS = new Set(["created", "activating", "updating", "inprogress", "accepted"]);
 
-export function isProvisioning(service: ApiManagementServiceResource | undefined): boolean {
+function isProvisioning(service: ApiManagementServiceResource | undefined): boolean {
   return IN_PROGRESS.has((service?.provisioningState ?? "").toLowerCase());
 }
 
-export function isReady(service: ApiManagementServiceResource | undefined): boolean {
+function isReady(service: ApiManagementServiceResource | undefined): boolean {
   return (service?.provisioningState ?? "").toLowerCase() === "succeeded";
 }
 

@@ -34,7 +34,7 @@ interface DesiredTelemetry {
   };
 }
 
-export interface TelemetryObserved {
+interface TelemetryObserved {
   namespace?: EHNamespace;
   hub?: Eventhub;
   /** Assignments of the APIM identity on the hub (any name: someone may have made one by hand). */
