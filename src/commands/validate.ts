@@ -29,7 +29,7 @@ Exit codes: 0 every scenario passed, 1 unexpected error, 2 usage or configuratio
   static override flags = {
     ...environmentFlags,
     junit: Flags.string({ description: "also write a JUnit XML report to this file (for pipelines)" }),
-    ...reportFlags,
+    ...reportFlags(),
   };
 
   protected async execute(): Promise<ValidateResult> {
