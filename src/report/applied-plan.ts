@@ -52,10 +52,11 @@ export async function readAppliedPlan(journalFile: string): Promise<AppliedPlanR
 }
 
 /** How a policy document read now compares with what the applied plan left there. Pure. */
-export type PlanMatch = "matches" | "differs" | "not-in-plan" | "no-plan";
+export type PlanMatch = "matches" | "differs" | "not-in-plan" | "no-digests" | "no-plan";
 
 export function planMatch(record: AppliedPlanRecord, resourceId: string, sha256: string): PlanMatch {
-  if (record.state !== "recorded" || !record.plan.policyDigests) return "no-plan";
+  if (record.state !== "recorded") return "no-plan";
+  if (!record.plan.policyDigests) return "no-digests";
   const wanted = Object.entries(record.plan.policyDigests).find(([id]) => id.toLowerCase() === resourceId.toLowerCase())?.[1];
   if (wanted === undefined) return "not-in-plan";
   return bareDigest(wanted).toLowerCase() === sha256.toLowerCase() ? "matches" : "differs";

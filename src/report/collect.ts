@@ -214,7 +214,7 @@ async function graphRoles(session: Session, principalId: string) {
   return judgeGraphRoles(held, { id: graphSp.id, appRoles: graphSp.appRoles ?? [] }, FALLBACK_PERMISSIONS, session.config.graphFallback.enabled);
 }
 
-/** What the plan itself leaves untested, in words a reviewer can act on. Pure over the config. */
+/** What the run left untested, in words a reviewer can act on. */
 function planGaps(session: Session, run: ValidationRunFacts): Evidence["notChecked"] {
   const gaps: Evidence["notChecked"] = [];
   if (run.skipped) gaps.push({ what: "Every scenario", why: `validation did not run: ${run.skipped}` });

@@ -98,6 +98,7 @@ const PLAN_WORDS: Record<PlanMatch, string> = {
   matches: "matches the last applied plan",
   differs: "differs from the last applied plan",
   "not-in-plan": "not in the last applied plan",
+  "no-digests": "the last applied plan recorded no policy digests",
   "no-plan": "no applied plan recorded",
 };
 
@@ -177,7 +178,7 @@ function operatorText(o: Evidence["operator"]): string {
 function planSummary(e: Evidence): string {
   if (e.appliedPlan.state !== "recorded") return "no applied plan recorded";
   const n = (m: PlanMatch) => e.policies.filter((p) => p.plan === m).length;
-  if (n("no-plan") === e.policies.length) return "the applied plan recorded no policy digests";
+  if (n("no-digests") === e.policies.length) return "the last applied plan recorded no policy digests";
   return `${n("matches")} match the last applied plan, ${n("differs")} differ, ${n("not-in-plan")} not in it`;
 }
 

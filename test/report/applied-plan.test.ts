@@ -18,5 +18,6 @@ describe("the journal's record of the last apply", () => {
     expect(planMatch(record, "/subscriptions/s/x", "ee")).toBe("differs");
     expect(planMatch(record, "/subscriptions/s/y", "ff")).toBe("not-in-plan");
     expect(planMatch(appliedPlanOf({}), "/subscriptions/s/x", "ff")).toBe("no-plan");
+    expect(planMatch(appliedPlanOf({ lastApply: { planDigest: "ab" } }), "/subscriptions/s/x", "ff")).toBe("no-digests");
   });
 });
