@@ -12,6 +12,7 @@ import { authorizeTableRead, privilegesProperty, registerDataverseIdentity, tabl
 import { graphFaults, registerGraph } from "./graph.js";
 import { authorizeCheckMemberGroups, registerGraphDirectory } from "./graph-directory.js";
 import { governanceSeed, type GovernanceSeed } from "./personas.js";
+import { registerSeedAdmin } from "./seed-admin.js";
 import type { ListenerFaults } from "./faults.js";
 
 export interface Governance {
@@ -48,5 +49,6 @@ export function mountGovernance(routers: { authority: Router<unknown>; graph: Ro
   registerDataverse(routers.dataverse, entra, data, faults.dataverse, authorize, gate);
   registerGraph(routers.graph, entra, data, faults.graph, (req, caller) => authorizeCheckMemberGroups(entra, req, caller));
   registerPersonaRoutes(routers.authority, entra, data);
+  registerSeedAdmin(routers.dataverse, data);
   return { data, faults, dataverse: { limits, tables } };
 }

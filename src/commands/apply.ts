@@ -9,6 +9,7 @@ import { pending } from "../engine/change.js";
 import type { AppliedPlan } from "../engine/journal.js";
 import { ConfigError, ExitCode, UserError } from "../errors.js";
 import { publicSteps } from "../render/envelope.js";
+import { policyDigests } from "../report/collect.js";
 import { planReport } from "../render/plan-text.js";
 import { makeReporter, outputMode } from "../render/reporters.js";
 
@@ -89,7 +90,18 @@ Exit codes: 0 applied, 1 unexpected error, 2 usage (not a plan file), 3 authenti
       const applied = await engine.apply(plan.steps); // refuses a blocked change before any write
       await reporter.endApply();
       const failure = engine.firstFailure;
-      const record: AppliedPlan = { planDigest: plan.digest, ...(plan.changeId ? { changeId: plan.changeId } : {}), planner: plan.planner, applier, plannedAt: plan.createdAt, appliedAt: new Date().toISOString(), outcome: failure ? "failed" : "applied" };
+      // What runs in APIM now, for the audit report to hold its policy digests against.
+      const digests = failure ? undefined : await policyDigests(session);
+      const record: AppliedPlan = {
+        planDigest: plan.digest,
+        ...(plan.changeId ? { changeId: plan.changeId } : {}),
+        planner: plan.planner,
+        applier,
+        plannedAt: plan.createdAt,
+        appliedAt: new Date().toISOString(),
+        outcome: failure ? "failed" : "applied",
+        ...(digests ? { policyDigests: digests } : {}),
+      };
       await session.journal.recordApply(record);
       const done = { applier, appliedAt: record.appliedAt, steps: publicSteps(applied) };
       if (failure) {

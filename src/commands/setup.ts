@@ -10,6 +10,7 @@ import { ExitCode, UserError } from "../errors.js";
 import { publicSteps } from "../render/envelope.js";
 import { planReport } from "../render/plan-text.js";
 import { makeReporter, outputMode } from "../render/reporters.js";
+import { prepareReportDir, reportFlags, reportValidation, type WrittenReport } from "../report/index.js";
 import { validateAfterSetup, type ValidationSummary } from "../validate/gateway.js";
 
 interface SetupResult extends CommandResult {
@@ -19,6 +20,7 @@ interface SetupResult extends CommandResult {
   arm: { reads: number; writes: number };
   notes: string[];
   validation?: ValidationSummary;
+  report?: WrittenReport;
   error?: { message: string; hint?: string };
 }
 
@@ -28,7 +30,7 @@ export default class Setup extends AegCommand<SetupResult> {
 Re-running is safe: a finished setup makes zero writes, and an interrupted one (Ctrl+C, kill -9, a lost connection) continues where Azure is.
 A plan holding a blocked change (something aeg will not do, such as changing a hub's partition count) is refused before the first write.
 
-Ends by running the validation matrix (seed step 7) unless --skip-validation.
+Ends by running the validation matrix (seed step 7) unless --skip-validation; with --report DIR it also writes the evidence (report.html, attestation.json), as aeg validate --report does.
 
 Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuration, 3 authentication or permission, 4 a blocked change is drift a person must resolve, 5 validation failed.`;
   static override examples = ["<%= config.bin %> setup --sandbox", "<%= config.bin %> setup --dry-run", "<%= config.bin %> setup --env prod --ci"];
@@ -41,12 +43,14 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
     "recover-soft-deleted": Flags.boolean({ description: "restore a soft-deleted APIM service of the same name", exclusive: ["purge-soft-deleted"] }),
     "purge-soft-deleted": Flags.boolean({ description: "purge a soft-deleted APIM service of the same name, then create a new one", exclusive: ["recover-soft-deleted"] }),
     "skip-validation": Flags.boolean({ description: "do not run the validation matrix (seed step 7) after applying" }),
+    ...reportFlags(["dry-run", "skip-validation"]),
   };
 
   protected async execute(): Promise<SetupResult> {
     const { flags } = await this.parse(Setup);
     const reporter = makeReporter(outputMode(flags));
     const dryRun = flags["dry-run"];
+    if (flags.report) await prepareReportDir(flags.report, flags.force);
     const session = await openSession(flags, { lock: !dryRun });
     const abort = new AbortController();
     const onInterrupt = () => interrupted(session, this.argv);
@@ -71,8 +75,13 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
       // Seed step 7, last: the contract matrix against the gateway just set up (or found in sync).
       const validate = async (status: string, steps: StepReport[]) => {
         if (flags["skip-validation"]) return result(status, steps);
+        const startedAt = new Date();
         const validation = await validateAfterSetup(session, reporter);
-        return result(validation.passed ? status : "validation-failed", steps, validation.passed ? ExitCode.ok : ExitCode.validation, { validation });
+        const report = flags.report
+          ? await reportValidation(session, flags.report, { aegVersion: this.config.version, startedAt, finishedAt: new Date(), scenarios: validation.scenarios, ...(validation.skipped ? { skipped: validation.skipped } : {}), ...(flags["report-url"] ? { url: flags["report-url"] } : {}) })
+          : undefined;
+        if (report) reporter.say(`Evidence (${report.result}): ${report.files.join(", ")}`);
+        return result(validation.passed ? status : "validation-failed", steps, validation.passed ? ExitCode.ok : ExitCode.validation, { validation, ...(report ? { report } : {}) });
       };
       const writes = plan.flatMap((r) => pending(r.changes)).length;
       const refused = refusal(plan);

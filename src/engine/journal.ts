@@ -31,6 +31,8 @@ export interface AppliedPlan {
   appliedAt: string;
   /** applied: every change made and verified; failed: the run stopped part-way (resume with a new plan). */
   outcome: "applied" | "failed";
+  /** SHA-256 (hex) of each policy document as ARM returned it after the apply, by resource id. */
+  policyDigests?: Record<string, string>;
 }
 
 interface StateFile {
