@@ -193,6 +193,11 @@ export class DataverseClient {
     return this.service.sendText("POST", "/$batch", { text: body, contentType: `multipart/mixed; boundary=${boundary}` }, headers);
   }
 
+  /** The bulk `UpsertMultiple` action on an entity set: one request for all `targets` (204 on success). */
+  async upsertMultiple(entitySet: string, targets: Array<Record<string, unknown>>, headers: Record<string, string> = {}): Promise<ServiceResponse> {
+    return this.service.send("POST", `/${entitySet}/Microsoft.Dynamics.CRM.UpsertMultiple`, { Targets: targets }, headers);
+  }
+
   async rolePrivileges(roleId: string): Promise<RolePrivilege[]> {
     // The unbound function: the bound form is reported not to work everywhere (reference §4.4).
     const res = await this.service.send("GET", `/RetrieveRolePrivilegesRole(RoleId=@p)?@p=${roleId}`);
