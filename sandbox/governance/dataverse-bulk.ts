@@ -21,8 +21,8 @@ import { HttpError, header, json, type Reply, type Req, type Router } from "../h
 import { DATA_PATH, dataverseError, type DataverseGate } from "./dataverse.js";
 import type { DataverseLimits, Ticket } from "./dataverse-limits.js";
 import type { DataverseTables } from "./dataverse-tables.js";
-import type { TableDef } from "./dataverse-tables-meta.js";
-import { fail, findRow, insertRow, parseAddress, PAYLOAD_ERROR, updateRow, validateValues, type Row, type RowAddress } from "./dataverse-tables-rows.js";
+import { keyStatus, type KeyDef, type TableDef } from "./dataverse-tables-meta.js";
+import { duplicate, fail, insertRow, parseAddress, PAYLOAD_ERROR, updateRow, validateValues, type Row, type RowAddress } from "./dataverse-tables-rows.js";
 import { PARSE_ERROR } from "./odata.js";
 
 export const MESSAGE_NOT_SUPPORTED = "0x80040800";
@@ -65,14 +65,15 @@ async function upsertMultiple(req: Req, tables: DataverseTables, messages: BulkM
   const targets = parseTargets(t, req.body);
   const now = tables.now();
   const addresses = targets.map((target) => addressOf(t, target, now));
-  refuseDuplicates(t, addresses);
+  const index = new KeyIndex(t, now);
+  refuseDuplicates(t, index, addresses);
 
   const elastic = t.tableType === "Elastic";
   const undo: Array<() => void> = [];
   const outcomes: Array<{ status: number; id: string | null; error?: Reply }> = [];
   for (const [i, target] of targets.entries()) {
     try {
-      outcomes.push(applyOne(t, target, addresses[i], now, undo));
+      outcomes.push(applyOne(t, index, target, addresses[i], now, undo));
     } catch (e) {
       if (!(e instanceof HttpError)) throw e;
       const address = addresses[i];
@@ -135,12 +136,12 @@ function addressOf(t: TableDef, target: Row, now: number): RowAddress | undefine
   return typeof id === "string" && GUID.test(id) ? { id: id.toLowerCase() } : undefined;
 }
 
-function refuseDuplicates(t: TableDef, addresses: Array<RowAddress | undefined>): void {
+function refuseDuplicates(t: TableDef, index: KeyIndex, addresses: Array<RowAddress | undefined>): void {
   const seen = new Map<string, number>();
   addresses.forEach((a, i) => {
     if (!a) return;
-    const existing = findRow(t, a);
-    const identity = existing ? `id:${String(existing[t.primaryIdAttribute])}` : "id" in a ? `id:${a.id}` : `key:${JSON.stringify(a.key.keyAttributes.map((k) => String(a.values[k] ?? "").toLowerCase()))}`;
+    const existing = index.find(a);
+    const identity = existing ? `id:${String(existing[t.primaryIdAttribute])}` : "id" in a ? `id:${a.id}` : `key:${tuple(a.key, a.values)}`;
     const first = seen.get(identity);
     // Documented: duplicates are an error. Status and code are the sandbox's choice.
     if (first !== undefined) throw fail(400, "0x80040237", `Targets[${first}] and Targets[${i}] identify the same ${t.logicalName} record; ${MESSAGE} does not accept duplicate keys in one request.`);
@@ -149,20 +150,75 @@ function refuseDuplicates(t: TableDef, addresses: Array<RowAddress | undefined>)
 }
 
 /** Upserts one target as PATCH on its address would; records how to undo it. */
-function applyOne(t: TableDef, target: Row, address: RowAddress | undefined, now: number, undo: Array<() => void>): { status: number; id: string } {
+function applyOne(t: TableDef, index: KeyIndex, target: Row, address: RowAddress | undefined, now: number, undo: Array<() => void>): { status: number; id: string } {
   const values = validateValues(t, target);
-  const existing = address ? findRow(t, address) : undefined;
+  const existing = address ? index.find(address) : undefined;
+  const unique = (_t: TableDef, row: Row) => index.check(row);
   if (existing) {
     const id = String(existing[t.primaryIdAttribute]);
-    updateRow(t, existing, values, now);
-    undo.push(() => (t.rows[id] = existing));
+    const next = updateRow(t, existing, values, now, unique);
+    index.replace(existing, next);
+    undo.push(() => {
+      t.rows[id] = existing;
+      index.replace(next, existing);
+    });
     return { status: 200, id };
   }
   const keyValues = address && "key" in address ? address.values : {};
-  const row = insertRow(t, { ...values, ...keyValues }, now, address && "id" in address ? address.id : undefined);
+  const row = insertRow(t, { ...values, ...keyValues }, now, address && "id" in address ? address.id : undefined, unique);
   const id = String(row[t.primaryIdAttribute]);
-  undo.push(() => delete t.rows[id]);
+  index.replace(undefined, row);
+  undo.push(() => {
+    delete t.rows[id];
+    index.replace(row, undefined);
+  });
   return { status: 201, id };
+}
+
+/** A key's values as one comparable string: strings without case, as Dataverse's collation compares them. */
+function tuple(k: KeyDef, row: Row): string {
+  return JSON.stringify(k.keyAttributes.map((a) => (typeof row[a] === "string" ? (row[a] as string).toLowerCase() : (row[a] ?? null))));
+}
+
+/**
+ * The table's active alternate keys, indexed once per request, so a request of n rows on a table of
+ * m costs n + m rather than n × m (the single-row routes scan; a 1,000-row request cannot).
+ */
+class KeyIndex {
+  private readonly keys = new Map<KeyDef, Map<string, string>>();
+
+  constructor(
+    private readonly t: TableDef,
+    now: number,
+  ) {
+    for (const k of t.keys.filter((x) => keyStatus(t, x, now) === "Active")) {
+      const ids = new Map<string, string>();
+      for (const r of Object.values(t.rows)) ids.set(tuple(k, r), String(r[t.primaryIdAttribute]));
+      this.keys.set(k, ids);
+    }
+  }
+
+  find(a: RowAddress): Row | undefined {
+    if ("id" in a) return this.t.rows[a.id];
+    const id = this.keys.get(a.key)?.get(tuple(a.key, a.values));
+    return id === undefined ? undefined : this.t.rows[id];
+  }
+
+  /** 412 when `row` would share an active key's values with another row (as checkUnique, indexed). */
+  check(row: Row): void {
+    const id = String(row[this.t.primaryIdAttribute]);
+    for (const [k, ids] of this.keys) {
+      const other = ids.get(tuple(k, row));
+      if (other !== undefined && other !== id) throw duplicate();
+    }
+  }
+
+  replace(before: Row | undefined, after: Row | undefined): void {
+    for (const [k, ids] of this.keys) {
+      if (before) ids.delete(tuple(k, before));
+      if (after) ids.set(tuple(k, after), String(after[this.t.primaryIdAttribute]));
+    }
+  }
 }
 
 /** `Prefer: odata.include-annotations` naming `*` or the ErrorDetails annotations. */

@@ -39,7 +39,7 @@ export interface RequestCounts {
   total: number;
   /** Execution time charged, real or modelled, whichever is longer (ms). */
   executionMs: number;
-  /** Rows written by counted requests (bulk targets, batch parts, single writes). */
+  /** Rows written by counted requests that have been answered (bulk targets, batch parts, single writes). */
   rows: number;
   /** 429s answered because a limit was reached. */
   throttled: number;
@@ -128,6 +128,7 @@ export class DataverseLimits {
     }
     let finished = false;
     let charged = 0;
+    let written = 0;
     const startedAt = performance.now();
     const ticket: Ticket = {
       done: () => {
@@ -139,10 +140,11 @@ export class DataverseLimits {
         const ms = Math.max(0, end - now, charged);
         u.runs.push({ at: end, ms });
         this.tally.executionMs += ms;
+        this.tally.rows += written;
       },
       rows: async (n) => {
         charged += n * this.perRowMs;
-        if (count) this.tally.rows += n;
+        written += n;
         const left = charged - (performance.now() - startedAt);
         if (this.realTime && left > 0) await sleep(left);
       },
