@@ -103,6 +103,12 @@ export class DataverseClient {
     return (await this.service.send("GET", "/WhoAmI")).body as { UserId: string; BusinessUnitId: string; OrganizationId: string };
   }
 
+  /** The `x-ms-dop-hint` on a WhoAmI answer: how many requests at once Dataverse recommends (as Microsoft's samples read it). */
+  async recommendedParallelism(): Promise<number | undefined> {
+    const hint = Number((await this.service.send("GET", "/WhoAmI")).headers.get("x-ms-dop-hint"));
+    return Number.isInteger(hint) && hint > 0 ? hint : undefined;
+  }
+
   async rootBusinessUnit(): Promise<string> {
     const [root] = await this.list<{ businessunitid: string }>(`/businessunits${q({ $select: "businessunitid,name", $filter: "_parentbusinessunitid_value eq null" })}`);
     if (!root) throw new Error("Dataverse returned no root business unit");

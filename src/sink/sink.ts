@@ -82,6 +82,7 @@ export class DecisionSink {
 
   /** Runs until `stop()` (or, with `once`, until drained); rejects on a fatal error after a clean stop. */
   async run(): Promise<SinkSummary> {
+    await this.writer.prime();
     if (this.opts.once) {
       try {
         await this.client.getPartitionIds();

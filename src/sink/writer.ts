@@ -66,6 +66,16 @@ export class DecisionLogWriter {
     return Math.max(1, Math.min(hint, this.opts.maxParallel ?? hint));
   }
 
+  /** Asks for the recommended parallelism before the first write, so the first batches need not go one by one. */
+  async prime(): Promise<void> {
+    try {
+      this.dopHint = (await this.dataverse.recommendedParallelism()) ?? this.dopHint;
+    } catch (err) {
+      // Not fatal: every write answer carries the hint too, and the writes report real failures.
+      this.opts.log(`Dataverse did not say how many requests to send at once (${(err as Error).message}); starting with one`);
+    }
+  }
+
   async write(rows: DecisionRow[]): Promise<WriteOutcome> {
     const unique = latestPerKey(rows, TABLE.keyAttribute);
     if (this.current === "$batch") return this.writeBatched(unique);
