@@ -158,7 +158,8 @@ export class DecisionSink {
   private enqueue(row: DecisionRow): Promise<void> {
     return new Promise((resolve, reject) => {
       this.buffer.push({ row, at: Date.now(), done: (err) => (err ? reject(err) : resolve()) });
-      this.pump();
+      // A partial batch already has its timer; a full one (or the first row) needs the pump now.
+      if (this.buffer.length >= this.opts.batchSize || !this.flushTimer) this.pump();
     });
   }
 
