@@ -131,7 +131,8 @@ What this does not measure: a real environment's execution time per row (plug-in
 busier servers make it longer; the figure scales inversely), its \`x-ms-dop-hint\` (production
 environments recommend more, which does not raise the execution-time ceiling), and the per-server
 nature of the limits (with the affinity cookie off, requests spread over several web servers, each
-with its own budget, so a real environment can allow more).
+with its own budget, so a real environment can allow more). The run shared 2 cores with other jobs
+(load average above 10), the sandbox and the sink included.
 `;
 await writeFile(path.join(root, "bench", "SINK-LIMITS.md"), md);
 process.stdout.write(md);
