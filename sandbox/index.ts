@@ -41,7 +41,8 @@ export interface SandboxOptions {
   expressions?: Partial<ExpressionHostOptions>;
   /**
    * Dataverse service-protection limits per caller (`oid`): requestsPer5Min (6000),
-   * executionMsPer5Min (1,200,000), concurrent (52), windowMs (300,000), now (clock, for tests).
+   * executionMsPer5Min (1,200,000), concurrent (52), windowMs (300,000), now (clock, for tests),
+   * perRowMs (10, modelled execution time per row written), realTime (false), dopHint (4).
    */
   dataverseLimits?: DataverseLimitOptions;
   /** Dataverse alternate keys stay Pending this long before Active (ms); default 0 = at once. */

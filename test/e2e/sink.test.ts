@@ -1,9 +1,11 @@
 // The decision-log table and `aeg sink` end to end: the built CLI against a sandbox tenant. The
 // table is made by hand without one column before setup (doctor 4, setup adds it, doctor 0);
 // records go through the real gateway (persona tokens) or straight into the hub with the producer;
-// rows are counted per correlation id through the sandbox's admin read.
+// rows are counted per correlation id through the sandbox's admin read, Dataverse requests through
+// the sandbox's service-protection counters.
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { EventHubProducerClient } from "@azure/event-hubs";
 import { ClientSecretCredential } from "@azure/identity";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -60,11 +62,35 @@ function producer(): EventHubProducerClient {
   return new EventHubProducerClient(FQNS, HUB, new ClientSecretCredential(sb.tenantId, sb.clientId, sb.clientSecret, { authorityHost: sb.authority, disableInstanceDiscovery: true }), { customEndpointAddress: sb.eventHubs });
 }
 
-type Summary = { received: number; written: number; poison: number; batches: number; throttled: number; exitCode: number };
+type Summary = { received: number; written: number; poison: number; batches: number; throttled: number; writeMode: string; exitCode: number };
 async function drain(...extra: string[]): Promise<{ code: number | null; summary: Summary; stderr: string }> {
-  const r = await runAeg([...sinkArgs("--once", "--json"), ...extra], { cwd: tenant.cwd });
+  return drainWith([...sinkArgs("--once", "--json"), ...extra]);
+}
+async function drainWith(args: string[]): Promise<{ code: number | null; summary: Summary; stderr: string }> {
+  const r = await runAeg(args, { cwd: tenant.cwd });
   return { code: r.code, summary: r.stdout ? (JSON.parse(r.stdout) as Summary) : ({} as Summary), stderr: r.stderr };
 }
+
+/** `n` contract records straight into the hub (the producer spreads them over the partitions); their ids. */
+async function produce(n: number, prefix: string): Promise<string[]> {
+  const p = producer();
+  const ids = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+  let batch = await p.createBatch();
+  for (const id of ids) {
+    const body = JSON.stringify({ schemaVersion: 1, correlationId: id, decisionTime: new Date().toISOString(), agentId: KB, userObjectId: null, channel: "custom-web", pathway: "none", decision: "Allow", denyReason: "None", anomaly: false, httpStatus: 200, policyVersion: "2026.06.09", gatewayInstance: "e2e" });
+    if (batch.tryAdd({ body })) continue;
+    await p.sendBatch(batch);
+    batch = await p.createBatch();
+    batch.tryAdd({ body });
+  }
+  await p.sendBatch(batch);
+  await p.close();
+  return ids;
+}
+
+/** Dataverse requests as service protection counts them (a bulk request one, each $batch part one). */
+const dataverseRequests = async () => ((await (await fetch(`${tenant.sandbox.dataverse}/_sandbox/requests`)).json()) as { total: number; rows: number });
+const resetDataverseRequests = () => fetch(`${tenant.sandbox.dataverse}/_sandbox/requests/reset`, { method: "POST" });
 
 beforeAll(async () => {
   tenant = await testTenant();
@@ -162,13 +188,43 @@ describe("aeg sink", () => {
     // The gateway's own reads are throttled too: it answers 503 and still records every decision.
     const ids = await callGateway(12, "storm");
     await waitFor(() => (/throttled a batch/.test(stderr) ? true : undefined), "a throttled batch", 15_000);
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500); // the storm lasts a while: the sink must keep waiting, not give up
     await fault("ok");
     await waitFor(async () => ((await countsFor(ids)).every((n) => n === 1) ? true : undefined), "the rows after the storm", 30_000);
     child.kill("SIGTERM");
     expect(await new Promise((resolve) => child.once("close", (c, sig) => resolve(c ?? sig))), stderr).toBe(0);
     expect(Number(/throttled (\d+)/.exec(stderr)?.[1])).toBeGreaterThan(0);
     expect(await countsFor(ids)).toEqual(ids.map(() => 1));
+  });
+
+  it("3,000 records land exactly once, in at most 50 Dataverse requests as service protection counts them", async () => {
+    const ids = await produce(3000, "bulk");
+    await resetDataverseRequests();
+    // Defaults: 1,000 rows per UpsertMultiple, as many at once as x-ms-dop-hint says.
+    const r = await drainWith(["sink", "--config", config, "--checkpoint-dir", checkpoints(), "--once", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ received: 3000, written: 3000, poison: 0, writeMode: "UpsertMultiple" });
+    const counted = await dataverseRequests();
+    expect(counted.total).toBeLessThanOrEqual(50);
+    expect(counted.rows).toBe(3000);
+    expect(await countsFor(ids)).toEqual(ids.map(() => 1));
+  });
+
+  it("where UpsertMultiple is unavailable, the sink falls back to $batch for the run and still writes every record once", async () => {
+    const messages = (on: boolean) => fetch(`${tenant.sandbox.dataverse}/_sandbox/messages`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ UpsertMultiple: on }) });
+    await messages(false);
+    try {
+      const ids = await produce(30, "fallback");
+      await resetDataverseRequests();
+      const r = await drain();
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.summary).toMatchObject({ received: 30, written: 30, writeMode: "$batch" });
+      expect(r.stderr.match(/UpsertMultiple is not available here/g)).toHaveLength(1);
+      expect((await dataverseRequests()).total).toBeGreaterThanOrEqual(30); // each $batch part counts
+      expect(await countsFor(ids)).toEqual(ids.map(() => 1));
+    } finally {
+      await messages(true);
+    }
   });
 
   it("refuses to share a checkpoint directory with a running sink (exit 2)", async () => {
