@@ -29,8 +29,8 @@ export interface ArmPermissionDeps {
 }
 
 /**
- * The actions in `needed` the signed-in identity is not granted at their scopes. Reads only (one
- * or two GETs per distinct scope, concurrently); never writes.
+ * The actions in `needed` the signed-in identity is not granted at their scopes. Reads only: a
+ * GET per distinct scope (and per parent of a scope not created yet), concurrently; never a write.
  */
 export async function missingArmPermissions(deps: ArmPermissionDeps, needed: readonly RequiredArmAction[]): Promise<MissingPermission[]> {
   if (needed.length === 0) return [];
