@@ -63,7 +63,7 @@ export const ARM_WRITES = {
   "retired-agents": { delete: [write(`${APIM}/namedValues/delete`, "APIM instance")] },
 } satisfies Partial<Record<StepId, Record<string, ArmWrite[]>>>;
 
-export type ArmStepId = keyof typeof ARM_WRITES;
+type ArmStepId = keyof typeof ARM_WRITES;
 
 function isArmStep(id: StepId): id is ArmStepId {
   return id in ARM_WRITES;

@@ -19,7 +19,7 @@ import { decodeJwt } from "jose";
 import { armScope, type CloudProfile } from "../azure/cloud.js";
 import { parentScope, scopeCovers, type PermissionEntry } from "./rbac.js";
 
-export const AUTHORIZATION_API_VERSION = "2022-04-01";
+const AUTHORIZATION_API_VERSION = "2022-04-01";
 
 export interface ArmGrantDeps {
   /** Any ARM SDK client: its pipeline sends the reads. */

@@ -21,7 +21,7 @@ export function actionMatches(pattern: string, action: string): boolean {
 }
 
 /** One entry allows an action when one of its actions matches and none of its notActions does. */
-export function entryAllows(entry: PermissionEntry, action: string): boolean {
+function entryAllows(entry: PermissionEntry, action: string): boolean {
   const granted = (entry.actions ?? []).some((p) => actionMatches(p, action));
   return granted && !(entry.notActions ?? []).some((p) => actionMatches(p, action));
 }
@@ -47,10 +47,6 @@ export function scopeCovers(assigned: string, target: string): boolean {
   const t = normalize(target);
   if (a === "/" || a.startsWith("/providers/microsoft.management/managementgroups/")) return true;
   return t === a || t.startsWith(`${a}/`);
-}
-
-export function sameScope(a: string, b: string): boolean {
-  return normalize(a) === normalize(b);
 }
 
 /**
