@@ -9,6 +9,7 @@ import { acquireLock } from "./state-dir.js";
 import { loadPki, CA_CERT_FILE, CA_KEY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE, SIGNING_KEY_FILE } from "./pki.js";
 import { entraNotFound, entraRouter, type EntraContext } from "./entra.js";
 import { ArmServer } from "./arm/server.js";
+import { seedRoleAssignments } from "./arm/rbac.js";
 import type { ArmContext } from "./arm/common.js";
 import { EventStore } from "./eventhubs/store.js";
 import { EventHubsAmqp } from "./eventhubs/amqp.js";
@@ -56,6 +57,9 @@ export interface SandboxInfo extends PublicInfo {
   clientSecret: string;
   readerClientId: string;
   readerClientSecret: string;
+  /** An application that is Contributor on the subscription and nothing else: it may create resources, not assign roles. */
+  contributorClientId: string;
+  contributorClientSecret: string;
   /** Event Hubs AMQP over TLS (sandbox certificate): a client's `customEndpointAddress`. */
   eventHubs: string;
   /** Event Hubs over plain AMQP, as the emulator is reached (`UseDevelopmentEmulator=true`). */
@@ -86,6 +90,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     const pki = await loadPki(opts.stateDir);
     const store = Store.load(opts.stateDir);
     const state = store.state;
+    seedRoleAssignments(state);
     const urls = { arm: "", authority: "", graph: "", dataverse: "", gateway: "" };
 
     const entra: EntraContext = {
@@ -169,6 +174,8 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       clientSecret: state.apps.operator.clientSecret,
       readerClientId: state.apps.reader.clientId,
       readerClientSecret: state.apps.reader.clientSecret,
+      contributorClientId: state.apps.contributor.clientId,
+      contributorClientSecret: state.apps.contributor.clientSecret,
       eventHubs: eh.endpoint,
       eventHubsEmulator: `sb://127.0.0.1:${eh.plainPort}`,
       eventHubsConnectionString: (namespace, hub) => {

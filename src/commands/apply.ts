@@ -2,12 +2,14 @@ import { readFile } from "node:fs/promises";
 import { Args, Flags } from "@oclif/core";
 import { AegCommand, type CommandResult } from "../app/base-command.js";
 import { setupEngine } from "../app/engine.js";
+import { missingPermissions } from "../app/permissions.js";
 import { openSession } from "../app/session.js";
 import { signedIn, type SignedIn } from "../azure/signed-in.js";
 import { planFileProblem, staleResources, type PlanFile } from "../change-control/plan-file.js";
 import { pending } from "../engine/change.js";
 import type { AppliedPlan } from "../engine/journal.js";
 import { ConfigError, ExitCode, UserError } from "../errors.js";
+import { permissionRefusal } from "../preflight/arm-permissions.js";
 import { publicSteps } from "../render/envelope.js";
 import { policyDigests } from "../report/collect.js";
 import { planReport } from "../render/plan-text.js";
@@ -85,6 +87,8 @@ Exit codes: 0 applied, 1 unexpected error, 2 usage (not a plan file), 3 authenti
         reporter.say("The plan has nothing to change, and nothing changed since: done.");
         return result("in-sync", ExitCode.ok, { applier });
       }
+      const missing = await missingPermissions(session, plan.steps);
+      if (missing.length > 0) throw permissionRefusal(missing); // exit 3, before any write
       await engine.preflight(plan.steps); // a missing Dataverse or Graph role stops here, before any write
       reporter.beginApply(engine.steps);
       const applied = await engine.apply(plan.steps); // refuses a blocked change before any write

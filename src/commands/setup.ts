@@ -3,9 +3,11 @@ import { Flags } from "@oclif/core";
 import { AegCommand, type CommandResult } from "../app/base-command.js";
 import { setupEngine } from "../app/engine.js";
 import { environmentFlags } from "../app/flags.js";
+import { missingPermissions } from "../app/permissions.js";
 import { openSession, type Session } from "../app/session.js";
 import { pending, type StepReport } from "../engine/change.js";
 import { refusal } from "../engine/runner.js";
+import { missingPermissionLines, permissionRefusal, type MissingPermission } from "../preflight/arm-permissions.js";
 import { ExitCode, UserError } from "../errors.js";
 import { publicSteps } from "../render/envelope.js";
 import { planReport } from "../render/plan-text.js";
@@ -20,6 +22,8 @@ interface SetupResult extends CommandResult {
   arm: { reads: number; writes: number };
   notes: string[];
   validation?: ValidationSummary;
+  /** ARM actions the plan needs that the signed-in identity does not hold (shown by --dry-run). */
+  missingPermissions?: MissingPermission[];
   report?: WrittenReport;
   error?: { message: string; hint?: string };
 }
@@ -85,9 +89,12 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
       };
       const writes = plan.flatMap((r) => pending(r.changes)).length;
       const refused = refusal(plan);
+      // What the identity may do where the plan writes, asked of ARM before any write.
+      const missing = writes > 0 ? await missingPermissions(session, plan) : [];
       if (dryRun) {
+        missingPermissionLines(missing).forEach((line) => reporter.say(`Missing permission: ${line}`));
         reporter.say(refused ? "Dry run: nothing was written; setup would refuse the blocked changes above." : writes > 0 ? "Dry run: nothing was written." : "Dry run: everything is in sync.");
-        return result(refused ? "blocked" : writes > 0 ? "changes-planned" : "in-sync", plan);
+        return result(refused ? "blocked" : writes > 0 ? "changes-planned" : "in-sync", plan, ExitCode.ok, missing.length > 0 ? { missingPermissions: missing } : {});
       }
       if (refused) {
         reporter.say(`Setup refuses this plan: ${refused.message}`);
@@ -98,6 +105,7 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
         reporter.say("Everything is in sync: nothing to do.");
         return await validate("in-sync", plan);
       }
+      if (missing.length > 0) throw permissionRefusal(missing);
       if (!(await this.confirmed(flags, session))) {
         reporter.say("Nothing was written.");
         return result("cancelled", plan);
