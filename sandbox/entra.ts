@@ -19,6 +19,8 @@ const V1_RESOURCES = [
   "https://management.core.windows.net",
   "https://graph.microsoft.com",
   "https://graph.windows.net",
+  // Azure Storage takes v1 tokens (sts.windows.net issuer); Azurite refuses any other issuer.
+  "https://storage.azure.com",
 ];
 
 export interface EntraContext {

@@ -14,6 +14,7 @@ import type { ArmContext } from "./arm/common.js";
 import { EventStore } from "./eventhubs/store.js";
 import { EventHubsAmqp } from "./eventhubs/amqp.js";
 import { Gateway } from "./gateway/index.js";
+import { AZURITE_DIR, BlobService } from "./storage/index.js";
 import type { ExpressionHostOptions } from "./gateway/expressions/host.js";
 import { mountGovernance } from "./governance/index.js";
 import type { DataverseLimitOptions } from "./governance/dataverse-limits.js";
@@ -64,6 +65,12 @@ export interface SandboxInfo extends PublicInfo {
   eventHubs: string;
   /** Event Hubs over plain AMQP, as the emulator is reached (`UseDevelopmentEmulator=true`). */
   eventHubsEmulator: string;
+  /**
+   * A blob container URL for `aeg sink --checkpoint-store` (Azurite behind the sandbox's TLS,
+   * Entra tokens of this tenant). Any identity of the tenant may use it: the sandbox does not
+   * check Storage Blob Data Contributor.
+   */
+  checkpointStore: string;
 }
 
 export interface Sandbox extends SandboxInfo {
@@ -86,6 +93,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   const listeners: Listener[] = [];
   let gateway: Gateway | undefined;
   let amqp: EventHubsAmqp | undefined;
+  let blob: BlobService | undefined;
   try {
     const pki = await loadPki(opts.stateDir);
     const store = Store.load(opts.stateDir);
@@ -162,6 +170,10 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     const eh = amqp;
     ehPorts["eventHubs"] = eh.tlsPort;
     ehPorts["eventHubsEmulator"] = eh.plainPort;
+    // Blob storage for the sink's checkpoints: listens now, starts Azurite on first use.
+    blob = await BlobService.start({ stateDir: opts.stateDir, entra, tls: pki.tls, caPem: pki.caPem, port: ehPorts["blob"] });
+    const blobs = blob;
+    ehPorts["blob"] = blobs.port;
     store.persist();
     writeServerInfo(opts.stateDir, { ...urls, caFile: pki.caFile, tenantId: state.tenantId });
     let closed = false;
@@ -178,6 +190,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       contributorClientSecret: state.apps.contributor.clientSecret,
       eventHubs: eh.endpoint,
       eventHubsEmulator: `sb://127.0.0.1:${eh.plainPort}`,
+      checkpointStore: blobs.checkpointStore,
       eventHubsConnectionString: (namespace, hub) => {
         const cs = eh.connectionString(namespace, hub);
         store.persist(); // a key made on first use must survive a restart
@@ -187,6 +200,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
         if (closed) return;
         closed = true;
         await eh.close();
+        await blobs.close(); // stops Azurite
         await Promise.all(listeners.map((l) => l.close()));
         await gw.close(); // stops the Mono expression worker
         store.persist();
@@ -197,6 +211,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   } catch (e) {
     await Promise.all(listeners.map((l) => l.close()));
     await amqp?.close();
+    await blob?.close();
     await gateway?.close();
     release();
     throw e;
@@ -214,6 +229,8 @@ export async function resetSandbox(stateDir: string): Promise<void> {
     for (const f of fs.readdirSync(stateDir)) {
       if (OWNED.includes(f) || (f.startsWith(STATE_FILE) && f.endsWith(".tmp"))) fs.rmSync(path.join(stateDir, f), { force: true });
     }
+    fs.rmSync(path.join(stateDir, AZURITE_DIR), { recursive: true, force: true }); // the emulator's blobs
+
   } finally {
     release(); // removes the lock file, the last file of ours
   }
