@@ -3,7 +3,8 @@
 // READ requests, sender links to `<hub>[/Partitions/<id>]` and receiver links from
 // `<hub>/ConsumerGroups/<cg>/Partitions/<id>` with a selector filter. Two listeners: TLS with the
 // sandbox certificate (the real endpoint's transport) and plain AMQP (the emulator's, for
-// `UseDevelopmentEmulator=true` connection strings). Links and claims are connection state only.
+// `UseDevelopmentEmulator=true` connection strings). Links and claims are connection state only;
+// receivers' epochs (owner levels) are enforced per consumer group and partition (epochs.ts).
 import type { AddressInfo, Server } from "node:net";
 import rhea, { type Connection, type EventContext, type Receiver, type Sender } from "rhea";
 import type { EhNamespace } from "../store.js";
@@ -11,6 +12,7 @@ import type { EventStore, StoredEvent } from "./store.js";
 import { allows, checkToken, entityPathOf, hostOf, unauthorizedDescription, type AuthContext, type Claim, type Right } from "./amqpAuth.js";
 import { decodeTransfer, isAfter, parseSelector, selectorOf, toAmqpMessage } from "./amqpMessages.js";
 import { handleManagement, type MgmtReply } from "./amqpManagement.js";
+import { Epochs, epochOf } from "./epochs.js";
 
 export interface EventHubsAmqpOptions {
   auth: AuthContext;
@@ -42,6 +44,7 @@ interface RemoteAttach {
   source?: { address?: string; filter?: unknown };
   target?: { address?: string };
   desired_capabilities?: unknown;
+  properties?: unknown;
 }
 const remoteAttach = (link: Sender | Receiver): RemoteAttach | undefined => (link as unknown as { remote?: { attach?: RemoteAttach } }).remote?.attach;
 
@@ -61,6 +64,8 @@ export class EventHubsAmqp {
   private readonly roles = new WeakMap<Receiver, ReceiverRole>();
   private readonly servers: Server[] = [];
   private readonly open = new Set<Connection>();
+  /** Receiver epochs per consumer group and partition (how partitions change hands between processors). */
+  private readonly epochs = new Epochs();
   tlsPort = 0;
   plainPort = 0;
 
@@ -237,6 +242,13 @@ export class EventHubsAmqp {
     }
     const start = parseSelector(selectorOf(attach?.source?.filter));
     if (!start) return link.close({ condition: "amqp:not-implemented", description: "The selector filter is not supported by the sandbox." });
+    const scope = `${target.ns.name}/${target.hub}/${m[2]}/${m[3]}`.toLowerCase();
+    const refused = this.epochs.admit(scope, link, epochOf(attach?.properties), `partition ${m[3]} of consumer group '${m[2]}'`);
+    if (refused) return link.close(refused);
+    const release = () => this.epochs.release(scope, link);
+    link.on("sender_close", release);
+    link.on("sender_error", release);
+    this.state(ctx.connection).cleanups.add(release);
     this.startConsumer(ctx.connection, link, target.ns, target.hub, m[3]!, start, wantsRuntimeMetrics(attach?.desired_capabilities));
   }
 
