@@ -1,6 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { CheckpointStore } from "@azure/event-hubs";
 import { Flags } from "@oclif/core";
 import { AegCommand, type CommandResult } from "../app/base-command.js";
 import { environmentFlags } from "../app/flags.js";
@@ -9,7 +10,9 @@ import { DataverseClient } from "../azure/dataverse.js";
 import { CORRELATION_KEY, DECISION_LOG_LOGICAL_NAME } from "../dataverse/decision-log-table.js";
 import { RunLock } from "../engine/journal.js";
 import { ExitCode, UserError } from "../errors.js";
+import { CHECKPOINT_ROLE, SharedCheckpointStore } from "../sink/blob-checkpoint-store.js";
 import { FileCheckpointStore } from "../sink/checkpoint-store.js";
+import { ownerId, SINGLE_INSTANCE, sharedLoadBalancing } from "../sink/load-balancing.js";
 import { DecisionSink, type SinkSummary } from "../sink/sink.js";
 import { DecisionLogWriter } from "../sink/writer.js";
 import { eventHubAddress } from "../azure/eventhubs.js";
@@ -22,13 +25,19 @@ export default class Sink extends AegCommand<SinkResult> {
 
 Runs until SIGINT or SIGTERM (then writes what it has read, checkpoints and exits 0); --once drains what the hub holds now and exits. One sink per checkpoint directory.
 
-Exit codes: 0 stopped cleanly or drained (poison events included, they are counted), 1 unexpected error, 2 usage or configuration (the table or its key is missing, another sink holds the directory), 3 authentication or permission (Event Hubs Data Receiver, Dataverse privileges).`;
-  static override examples = ["<%= config.bin %> sink --env prod", "<%= config.bin %> sink --once --json"];
+To run several instances, give them one --checkpoint-store, a blob container: checkpoints and partition ownership live there, the instances share the hub's partitions through Event Hubs' load balancing, and those of an instance that dies go to the others once its claims expire (30 s). The sink's identity needs ${CHECKPOINT_ROLE} on the container (or its storage account).
+
+Exit codes: 0 stopped cleanly or drained (poison events included, they are counted), 1 unexpected error, 2 usage or configuration (the table or its key is missing, another sink holds the directory, no such container), 3 authentication or permission (Event Hubs Data Receiver, Dataverse privileges, ${CHECKPOINT_ROLE}).`;
+  static override examples = ["<%= config.bin %> sink --env prod", "<%= config.bin %> sink --once --json", "<%= config.bin %> sink --checkpoint-store https://<account>.blob.core.windows.net/aeg-sink-checkpoints"];
 
   static override flags = {
     ...environmentFlags,
     once: Flags.boolean({ description: "drain what the hub holds now, then exit (tests, cron)" }),
     "checkpoint-dir": Flags.string({ description: "where checkpoints are kept (default: .aeg/sink/<env>/); in a container, mount a volume here" }),
+    "checkpoint-store": Flags.string({
+      description: `a blob container URL for checkpoints and partition ownership, shared by any number of sink instances (the identity needs ${CHECKPOINT_ROLE} on it)`,
+      exclusive: ["checkpoint-dir"],
+    }),
     "consumer-group": Flags.string({ description: "Event Hubs consumer group", default: "$Default" }),
     "batch-size": Flags.integer({ description: "rows per UpsertMultiple (or $batch) request", default: 1000, min: 1, max: 1000 }),
     "max-parallel": Flags.integer({ description: "most write requests at once (default: Dataverse's x-ms-dop-hint); split the hint between sinks sharing one identity", min: 1 }),
@@ -47,13 +56,26 @@ Exit codes: 0 stopped cleanly or drained (poison events included, they are count
       // Writes see every 429 themselves (no pipeline retry), so they can wait it out and count it.
       const dataverse = new DataverseClient(config.dataverse.url, session.credential, undefined, { maxRetries: 0 });
 
-      const dir = path.resolve(flags["checkpoint-dir"] ?? path.join(".aeg", "sink", session.environment));
-      await mkdir(dir, { recursive: true });
-      lock = await RunLock.acquire(path.join(dir, "sink.lock"));
+      let store: CheckpointStore;
+      let where: string;
+      const shared = flags["checkpoint-store"];
+      if (shared) {
+        const blob = await SharedCheckpointStore.open(shared, session.credential);
+        store = blob;
+        where = blob.url;
+      } else {
+        const dir = path.resolve(flags["checkpoint-dir"] ?? path.join(".aeg", "sink", session.environment));
+        await mkdir(dir, { recursive: true });
+        lock = await RunLock.acquire(path.join(dir, "sink.lock"));
+        store = new FileCheckpointStore(dir);
+        where = dir;
+      }
 
       const source = { ...eventHubAddress(config, cloud), consumerGroup: flags["consumer-group"] };
       const writer = new DecisionLogWriter(dataverse, { baseDelayMs: 1000, maxTransientAttempts: 6, maxParallel: flags["max-parallel"], log, sleep: (ms) => sleep(ms) });
-      const sink = new DecisionSink(source, session.credential, new FileCheckpointStore(dir), writer, { once: flags.once, batchSize: flags["batch-size"], flushIntervalMs: flags["flush-ms"], log });
+      const owner = ownerId();
+      const loadBalancing = shared ? sharedLoadBalancing() : SINGLE_INSTANCE;
+      const sink = new DecisionSink(source, session.credential, store, writer, { once: flags.once, batchSize: flags["batch-size"], flushIntervalMs: flags["flush-ms"], loadBalancing, ownerId: owner, log });
       // `on`, not `once`: write-file-atomic's signal-exit re-raises a signal when it finds no other
       // listener left, which would kill the sink in the middle of its graceful stop.
       stopOn = (signal: NodeJS.Signals) => {
@@ -62,7 +84,7 @@ Exit codes: 0 stopped cleanly or drained (poison events included, they are count
       };
       process.on("SIGINT", stopOn);
       process.on("SIGTERM", stopOn);
-      log(`sink: ${source.fullyQualifiedNamespace}/${source.eventHub} (${source.consumerGroup}) → ${config.dataverse.url} ${DECISION_LOG_LOGICAL_NAME}; checkpoints in ${dir}`);
+      log(`sink: ${source.fullyQualifiedNamespace}/${source.eventHub} (${source.consumerGroup}) → ${config.dataverse.url} ${DECISION_LOG_LOGICAL_NAME}; checkpoints in ${where}${shared ? ` (owner ${owner})` : ""}`);
       const summary = await sink.run();
       return { status: "stopped", exitCode: ExitCode.ok, environment: session.environment, ...summary };
     } finally {

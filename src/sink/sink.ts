@@ -1,7 +1,6 @@
 import type { TokenCredential } from "@azure/core-auth";
-import { earliestEventPosition, EventHubConsumerClient, type PartitionContext, type ReceivedEventData, type Subscription } from "@azure/event-hubs";
-import { PermissionError } from "../errors.js";
-import type { FileCheckpointStore } from "./checkpoint-store.js";
+import { earliestEventPosition, EventHubConsumerClient, type CheckpointStore, type LoadBalancingOptions, type PartitionContext, type ReceivedEventData, type Subscription } from "@azure/event-hubs";
+import { PermissionError, UserError } from "../errors.js";
 import { toDecisionRow, type DecisionRow } from "./record.js";
 import type { DecisionLogWriter, WriteMode } from "./writer.js";
 
@@ -17,6 +16,10 @@ export interface SinkOptions {
   once: boolean;
   batchSize: number;
   flushIntervalMs: number;
+  /** How partitions are claimed: all at once for one instance, shared for a blob store. */
+  loadBalancing: LoadBalancingOptions;
+  /** This instance's owner id in the checkpoint store (unique per process). */
+  ownerId?: string;
   log(line: string): void;
 }
 
@@ -41,7 +44,9 @@ interface Waiting {
  * The downstream component: every decision record in the hub becomes one row of fsi_aegdecisionlog.
  * A partition is checkpointed only after every row of the events before the checkpoint has been
  * written, so a sink killed at any moment re-reads at most what was in flight, and the upserts make
- * that replay harmless: nothing is lost, nothing is duplicated.
+ * that replay harmless: nothing is lost, nothing is duplicated. With a shared store, an instance
+ * that lost a partition may still checkpoint the batch it was writing, setting the checkpoint back
+ * a little: the next reader re-reads those events, and the upserts absorb that too.
  */
 export class DecisionSink {
   private readonly client: EventHubConsumerClient;
@@ -58,20 +63,22 @@ export class DecisionSink {
   /** For --once: the last sequence number each partition held at start, and how far we are. */
   private targets = new Map<string, number>();
   private readonly done = new Map<string, number>();
+  /** For --once: re-reads the store's checkpoints each second (other instances' progress counts too). */
+  private drainPoll: NodeJS.Timeout | undefined;
   private finished!: () => void;
   private readonly finishedPromise = new Promise<void>((resolve) => (this.finished = resolve));
 
   constructor(
     private readonly source: SinkSource,
     credential: TokenCredential,
-    private readonly store: FileCheckpointStore,
+    private readonly store: CheckpointStore,
     private readonly writer: DecisionLogWriter,
     private readonly opts: SinkOptions,
   ) {
     this.client = new EventHubConsumerClient(source.consumerGroup, source.fullyQualifiedNamespace, source.eventHub, credential, store, {
       ...(source.customEndpointAddress ? { customEndpointAddress: source.customEndpointAddress } : {}),
-      // One sink per checkpoint directory: take every partition at once instead of one per interval.
-      loadBalancingOptions: { strategy: "greedy", updateIntervalInMs: 2000 },
+      ...(opts.ownerId ? { identifier: opts.ownerId } : {}),
+      loadBalancingOptions: opts.loadBalancing,
       retryOptions: { maxRetries: 5, timeoutInMs: 30_000 },
     });
   }
@@ -98,6 +105,8 @@ export class DecisionSink {
         this.done.set(id, checkpoints.find((c) => c.partitionId === id)?.sequenceNumber ?? -1);
       }
       if (this.drained()) this.finished();
+      // Partitions other instances own drain through their checkpoints: read them from the store.
+      else this.drainPoll = setInterval(() => void this.refreshDone(), 1000);
     }
     this.subscription = this.client.subscribe(
       {
@@ -106,8 +115,12 @@ export class DecisionSink {
           this.handling.add(handled);
           return handled.finally(() => this.handling.delete(handled));
         },
+        processInitialize: async (context) => this.opts.log(`partition ${context.partitionId}: reading`),
+        processClose: async (reason, context) => this.opts.log(`partition ${context.partitionId}: released (${reason})`),
         processError: async (err, context) => {
-          if (isUnauthorized(err)) this.fail(eventHubsPermission(err));
+          // The checkpoint store's refusals (role missing, no container) stop the sink with their exit code.
+          if (err instanceof UserError) this.fail(err);
+          else if (isUnauthorized(err)) this.fail(eventHubsPermission(err));
           else this.opts.log(`event hub${context.partitionId ? ` partition ${context.partitionId}` : ""}: ${err.message}`);
         },
       },
@@ -149,6 +162,19 @@ export class DecisionSink {
   private poison(partitionId: string, sequenceNumber: number, reason: string, correlationId?: string): void {
     this.counts.poison++;
     this.opts.log(`poison event skipped: partition ${partitionId} sequence ${sequenceNumber}${correlationId ? ` correlationId ${correlationId}` : ""}: ${reason}`);
+  }
+
+  private async refreshDone(): Promise<void> {
+    try {
+      for (const c of await this.store.listCheckpoints(this.client.fullyQualifiedNamespace, this.client.eventHubName, this.source.consumerGroup)) {
+        if (c.sequenceNumber > (this.done.get(c.partitionId) ?? -1)) this.done.set(c.partitionId, c.sequenceNumber);
+      }
+      if (this.drained()) this.stop();
+    } catch (err) {
+      // A refusal stops the run; a storage hiccup waits for the next look.
+      if (err instanceof UserError) this.fail(err);
+      else this.opts.log(`checkpoint store: ${(err as Error).message}`);
+    }
   }
 
   private drained(): boolean {
@@ -208,6 +234,7 @@ export class DecisionSink {
   }
 
   private async shutdown(): Promise<void> {
+    clearInterval(this.drainPoll);
     // Write what was read, let handlers checkpoint it, then let go of the hub.
     for (this.pump(true); this.writing.size > 0; this.pump(true)) await Promise.race(this.writing);
     await Promise.allSettled([...this.handling]);
