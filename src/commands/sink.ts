@@ -13,6 +13,7 @@ import { ExitCode, UserError } from "../errors.js";
 import { CHECKPOINT_ROLE, SharedCheckpointStore } from "../sink/blob-checkpoint-store.js";
 import { FileCheckpointStore } from "../sink/checkpoint-store.js";
 import { ownerId, SINGLE_INSTANCE, sharedLoadBalancing } from "../sink/load-balancing.js";
+import { exitWhenStopped } from "../sink/exit-guard.js";
 import { DecisionSink, type SinkSummary } from "../sink/sink.js";
 import { DecisionLogWriter } from "../sink/writer.js";
 import { eventHubAddress } from "../azure/eventhubs.js";
@@ -85,7 +86,7 @@ Exit codes: 0 stopped cleanly or drained (poison events included, they are count
       process.on("SIGINT", stopOn);
       process.on("SIGTERM", stopOn);
       log(`sink: ${source.fullyQualifiedNamespace}/${source.eventHub} (${source.consumerGroup}) → ${config.dataverse.url} ${DECISION_LOG_LOGICAL_NAME}; checkpoints in ${where}${shared ? ` (owner ${owner})` : ""}`);
-      const summary = await sink.run();
+      const summary = await sink.run().finally(() => exitWhenStopped());
       return { status: "stopped", exitCode: ExitCode.ok, environment: session.environment, ...summary };
     } finally {
       if (stopOn) {
