@@ -17,7 +17,7 @@ describe("aeg sandbox start", () => {
         server.once("close", () => reject(new Error("sandbox start exited before listening")));
       });
       const info = JSON.parse(line) as Record<string, string>;
-      for (const key of ["arm", "authority", "graph", "dataverse", "gateway", "caFile", "tenantId", "subscriptionId", "clientId", "clientSecret", "config"]) {
+      for (const key of ["arm", "authority", "graph", "dataverse", "gateway", "caFile", "tenantId", "subscriptionId", "clientId", "clientSecret", "checkpointStore", "config"]) {
         expect(info[key], key).toBeTruthy();
       }
 
@@ -33,6 +33,15 @@ describe("aeg sandbox start", () => {
         headers: { authorization: `Bearer ${(token.body as { access_token: string }).access_token}` },
       });
       expect(sub.status).toBe(200);
+      // The printed checkpoint container is there for the tenant's tokens (aeg sink --checkpoint-store).
+      const storageToken = await httpsJson(`${info.authority}/${info.tenantId}/oauth2/v2.0/token`, ca, {
+        method: "POST",
+        body: new URLSearchParams({ grant_type: "client_credentials", client_id: info.clientId!, client_secret: info.clientSecret!, scope: "https://storage.azure.com/.default" }).toString(),
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      });
+      const container = await httpsText(`${info.checkpointStore}?restype=container&comp=list`, ca, { authorization: `Bearer ${(storageToken.body as { access_token: string }).access_token}`, "x-ms-version": "2021-12-02" });
+      expect(container.status, container.text).toBe(200);
+      expect(container.text).toContain("<EnumerationResults");
 
       const setup = await runAeg(["setup", "--skip-validation", "--config", info.config!, "--ci"], { cwd });
       expect(setup.code).toBe(0);
@@ -59,6 +68,18 @@ describe("aeg sandbox start", () => {
     expect(await closed).toBe(0);
   });
 });
+
+function httpsText(url: string, ca: string, headers: Record<string, string>): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    https
+      .get(url, { headers, ca }, (res) => {
+        let text = "";
+        res.on("data", (d: Buffer) => (text += d.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+      })
+      .on("error", reject);
+  });
+}
 
 function httpsJson(url: string, ca: string, init: { method?: string; body?: string; headers?: Record<string, string> }): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
