@@ -126,7 +126,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     urls.arm = armL.url;
     const authorityRouter = entraRouter(entra);
     const authorityHandler = routerHandler(authorityRouter, entraNotFound);
-    mountGovernance({ authority: authorityRouter, graph: routers.graph, dataverse: routers.dataverse }, entra, { dataverseLimits: opts.dataverseLimits, dataverseKeyActivationMs: opts.dataverseKeyActivationMs });
+    mountGovernance({ authority: authorityRouter, graph: routers.graph, dataverse: routers.dataverse }, entra, { dataverseLimits: opts.dataverseLimits, dataverseKeyActivationMs: opts.dataverseKeyActivationMs, retryAfterSeconds: opts.retryAfterSeconds });
     const authorityL = await listenPreferring(pki.tls, ports.authority, async (req, res, base) => {
       await authorityHandler(req, res, base);
       store.persist();

@@ -47,7 +47,7 @@ function actionOf(method: string, path: string): string {
 }
 
 export class ArmServer {
-  readonly counters = new FaultsAndCounters();
+  readonly counters = new FaultsAndCounters(() => this.ctx.opts.retryAfterSeconds);
   private readonly router = new Router<RouteTag>();
 
   constructor(

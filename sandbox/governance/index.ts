@@ -24,11 +24,14 @@ export interface GovernanceOptions {
   dataverseLimits?: DataverseLimitOptions;
   /** Pending → Active delay of new alternate keys (ms); default 0. */
   dataverseKeyActivationMs?: number;
+  /** Retry-After (seconds) of random 429 faults; default 1. */
+  retryAfterSeconds?: number;
 }
 
 export function mountGovernance(routers: { authority: Router<unknown>; graph: Router<unknown>; dataverse: Router<unknown> }, entra: EntraContext, opts: GovernanceOptions = {}): Governance {
   const data = governanceSeed();
   const faults = { dataverse: dataverseFaults(), graph: graphFaults() };
+  for (const f of Object.values(faults)) f.defaultRetryAfterSeconds = opts.retryAfterSeconds ?? 1;
   // One gate (faults, token, service-protection limits per oid) for the Dataverse Web API.
   const limits = new DataverseLimits(opts.dataverseLimits);
   const gate = dataverseGate(entra, faults.dataverse, limits);
