@@ -49,6 +49,8 @@ export function explainAzureError(err: unknown, what: string, requiredRole: stri
       "Sign in with `az login`, or set AZURE_CLIENT_ID/AZURE_TENANT_ID with a secret, certificate or workload identity.",
     );
   }
+  const dropped = connectionFailure(err, what);
+  if (dropped) return dropped;
   if (!isRest(err)) return err instanceof Error ? err : new Error(String(err));
   // ARM's ValidationError puts the useful part ("Error in element … line N") in details[].
   const inner = err.details?.error?.details?.map((d) => d.message).filter(Boolean) ?? [];
@@ -64,6 +66,26 @@ export function explainAzureError(err: unknown, what: string, requiredRole: stri
     return new PermissionError(`${what}: permission denied (403 ${azureCode(err) ?? "Forbidden"}): ${detail}`, `This step needs ${requiredRole}.`);
   }
   return new UserError(`${what}: Azure answered ${err.statusCode} ${azureCode(err) ?? ""}: ${detail}`.replace(" :", ":"), ExitCode.unexpected);
+}
+
+const CONNECTION_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "EPIPE", "ESOCKETTIMEDOUT", "REQUEST_SEND_ERROR"]);
+
+/**
+ * A connection that failed with no HTTP answer (after the clients' own retries): named as such, with
+ * the step and the host, instead of a bare "socket hang up". Exit 1: nothing the user typed is wrong,
+ * and a re-run resumes.
+ */
+function connectionFailure(err: unknown, what: string): UserError | undefined {
+  if (typeof err !== "object" || err === null || typeof (err as RestLike).statusCode === "number") return undefined;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== "string" || !CONNECTION_CODES.has(code)) return undefined;
+  let host = "the service";
+  try {
+    host = new URL((err as RestLike).request?.url ?? "").host || host;
+  } catch {
+    // no request recorded: say "the service"
+  }
+  return new UserError(`${what}: the connection to ${host} failed with no answer (${code}: ${firstLine((err as Error).message)})`, ExitCode.unexpected);
 }
 
 function firstLine(text: string): string {
