@@ -54,12 +54,12 @@ const ALL_POINTS: Point[] = [
   { on: "graph", writes: 2 },
 ];
 const DEFAULT_POINTS: Point[] = [
-  { on: "arm", writes: 2 },
   { on: "apim-polls", polls: 8 },
   { on: "arm", writes: 14 },
   { on: "arm", writes: 29 },
   { on: "dataverse", writes: 10 },
   { on: "dataverse", writes: 17 },
+  { on: "graph", writes: 1 },
 ];
 const POINTS = FULL ? ALL_POINTS : DEFAULT_POINTS;
 const label = (p: Point) => (p.on === "apim-polls" ? `APIM creation poll ${p.polls}` : `${p.on} write ${p.writes}`);
