@@ -64,6 +64,22 @@ describe("RandomFaults", () => {
     expect(run(42, many, 1).every((x) => x !== "ok")).toBe(true);
   });
 
+  test("a retry of the same request draws afresh: two failures in a row are about p² likely", () => {
+    let first = 0;
+    let both = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const r = new RandomFaults({ probability: 0.3, seed: 5, mix: MIX });
+      const a = r.draw("PUT", `/x/namedValues/v${i}`) !== undefined;
+      const b = r.draw("PUT", `/x/namedValues/v${i}`) !== undefined;
+      if (a) first++;
+      if (a && b) both++;
+    }
+    expect(first / 20_000).toBeGreaterThan(0.28);
+    expect(first / 20_000).toBeLessThan(0.32);
+    expect(both / 20_000).toBeGreaterThan(0.075);
+    expect(both / 20_000).toBeLessThan(0.105);
+  });
+
   test("method and path are matched case-insensitively as ARM does", () => {
     const one = new RandomFaults({ probability: 0.5, seed: 9, mix: MIX });
     const two = new RandomFaults({ probability: 0.5, seed: 9, mix: MIX });
