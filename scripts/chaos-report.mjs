@@ -34,7 +34,8 @@ if (seconds) say(`Last full run: ${new Date().toISOString().slice(0, 10)}, ${Mat
 
 const faults = await load("fault-matrix");
 if (faults) {
-  const rows = faults.rows;
+  const failed = faults.rows.filter((r) => r.error);
+  const rows = faults.rows.filter((r) => !r.error);
   const ok = rows.filter((r) => r.setup.converged && r.noop.converged && r.doctor === 0 && r.duplicates === 0).length;
   say(
     "## Fault matrix",
@@ -46,8 +47,10 @@ if (faults) {
     "exist once: APIM service, Data Sender assignment, application user, security role, its assignment,",
     "each Graph app-role grant, the decision-log table.",
     "",
-    `**${ok} of ${rows.length} converged within one plain re-run, doctor 0, no duplicates.**`,
+    `**${ok} of ${faults.rows.length} converged within one plain re-run, doctor 0, no duplicates.**`,
     "",
+    ...failed.map((r) => `- seed ${r.seed} ${r.kind} on ${r.cls} did not finish: ${r.error.split("\n")[0]}`),
+    ...(failed.length ? [""] : []),
     "| seed | kind | class | faults injected | fresh setup converged | no-op re-run converged | re-runs needed | doctor | duplicates | first error (when a run under faults failed) |",
     "|---:|---|---|---:|---|---|---:|---:|---:|---|",
   );
@@ -68,7 +71,8 @@ if (faults) {
 
 const kills = await load("kill-matrix");
 if (kills) {
-  const rows = kills.rows;
+  const failed = kills.rows.filter((r) => r.error);
+  const rows = kills.rows.filter((r) => !r.error);
   const ok = rows.filter((r) => r.killed && r.rerun === 0 && r.doctor === 0 && r.duplicates === 0).length;
   say(
     "## Kill matrix",
@@ -78,8 +82,10 @@ if (kills) {
     "doctor and the census. Steps in flight are those the run had said it was applying and not yet",
     "finished when it was killed.",
     "",
-    `**${ok} of ${rows.length} converged in one plain re-run, doctor 0, no duplicates.** Steps in flight at some kill: ${kills.stepsInFlightAtSomeKill.join(", ")}.`,
+    `**${ok} of ${kills.rows.length} converged in one plain re-run, doctor 0, no duplicates.** Steps in flight at some kill: ${kills.stepsInFlightAtSomeKill.join(", ")}.`,
     "",
+    ...failed.map((r) => `- ${r.point} did not finish: ${r.error.split("\n")[0]}`),
+    ...(failed.length ? [""] : []),
     "| kill point | served at kill (ARM / Dataverse / Graph writes, APIM polls) | steps in flight | re-run | doctor | duplicates |",
     "|---|---|---|---:|---:|---:|",
   );

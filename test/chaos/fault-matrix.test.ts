@@ -44,6 +44,8 @@ interface Phase {
 }
 
 interface Row {
+  /** Why the scenario could not be run to the end (the test fails with it). */
+  error?: string;
   seed: number;
   kind: FaultKind;
   cls: FaultClass;
@@ -106,8 +108,9 @@ describe("setup under 30 % transient faults converges within one plain re-run, w
   const lanes = FULL ? 3 : 2;
   const lane = limiter(lanes);
   it.for(SCENARIOS)("seed $seed: $kind on $cls", { concurrent: true, timeout: Math.ceil(SCENARIOS.length / lanes) * 300_000 }, async (sc) => {
-    const r = await lane(() => scenario(sc));
+    const r = await lane(() => scenario(sc).catch((e: Error) => ({ ...sc, error: e.message }) as Row));
     rows.push(r);
+    if (r.error) throw new Error(r.error);
     expect(r.setup.faulted, "faults were injected").toBeGreaterThan(0);
     expect(r.setup.converged, "fresh setup converged").toBe(true);
     expect(r.noop.converged, "no-op re-run converged").toBe(true);

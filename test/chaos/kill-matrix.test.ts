@@ -28,9 +28,9 @@ type Point = { on: "arm" | "dataverse" | "graph"; writes: number } | { on: "apim
 const ALL_POINTS: Point[] = [
   { on: "arm", writes: 1 }, // resource group
   { on: "arm", writes: 2 }, // the APIM create was accepted
-  { on: "apim-polls", polls: 2 },
-  { on: "apim-polls", polls: 8 },
-  { on: "apim-polls", polls: 16 },
+  { on: "apim-polls", polls: 1 }, // creation: 3 s of polls every 50 ms (fewer under load)
+  { on: "apim-polls", polls: 5 },
+  { on: "apim-polls", polls: 10 },
   { on: "arm", writes: 3 }, // named values and telemetry, interleaved
   { on: "arm", writes: 6 },
   { on: "arm", writes: 10 },
@@ -54,7 +54,7 @@ const ALL_POINTS: Point[] = [
   { on: "graph", writes: 2 },
 ];
 const DEFAULT_POINTS: Point[] = [
-  { on: "apim-polls", polls: 8 },
+  { on: "apim-polls", polls: 5 },
   { on: "arm", writes: 14 },
   { on: "arm", writes: 29 },
   { on: "dataverse", writes: 10 },
@@ -88,6 +88,8 @@ function inFlight(stderr: string): string[] {
 
 interface Row {
   point: string;
+  /** Why the point could not be run to the end (the test fails with it). */
+  error?: string;
   /** Writes the sandbox had served per class when the kill landed. */
   at: { arm: number; dataverse: number; graph: number; apimPolls: number };
   killed: boolean;
@@ -113,16 +115,25 @@ async function latency(t: ChaosTenant, on: boolean): Promise<void> {
 
 async function killAt(p: Point): Promise<Row> {
   const started = Date.now();
-  const t = await chaosTenant({ apimActivationMs: 2000 });
+  const t = await chaosTenant({ apimActivationMs: 3000 });
   try {
     await latency(t, true);
     const child = spawnAeg(["setup", "--skip-validation", "--config", t.config, "--ci"], { cwd: t.cwd });
     let stderr = "";
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on("close", (code, signal) => resolve(signal ?? code)));
+    let done = false;
+    const exited = new Promise<NodeJS.Signals | number | null>((resolve) =>
+      child.on("close", (code, signal) => {
+        done = true;
+        resolve(signal ?? code);
+      }),
+    );
     const at = await waitFor(async () => {
       const s = await served(t);
-      return reached(p, s) ? s : undefined;
+      if (reached(p, s)) return s;
+      // A point the run never reaches is a wrong point, said at once rather than at the deadline.
+      if (done) throw new Error(`the run ended (${await exited}) before ${label(p)}: ${JSON.stringify({ arm: s.arm.writes, dataverse: s.dataverse.writes, graph: s.graph.writes, apimPolls: apimPolls(s) })}`);
+      return undefined;
     }, label(p), 120_000);
     const flying = inFlight(stderr);
     child.kill("SIGKILL");
@@ -149,7 +160,9 @@ async function killAt(p: Point): Promise<Row> {
 }
 
 afterAll(async () => {
-  const covered = [...new Set(rows.flatMap((r) => r.inFlight))].sort();
+  const order = POINTS.map(label);
+  rows.sort((a, b) => order.indexOf(a.point) - order.indexOf(b.point));
+  const covered = [...new Set(rows.flatMap((r) => r.inFlight ?? []))].sort();
   await report("kill-matrix", rows, { points: POINTS.length, stepsInFlightAtSomeKill: covered });
 });
 
@@ -157,8 +170,9 @@ describe("setup killed with -9 anywhere is finished by one plain re-run, with no
   const lanes = FULL ? 3 : 2;
   const lane = limiter(lanes);
   it.for(POINTS.map((p) => ({ ...p, name: label(p) })))("killed at $name", { concurrent: true, timeout: Math.ceil(POINTS.length / lanes) * 180_000 }, async (p) => {
-    const r = await lane(() => killAt(p));
+    const r = await lane(() => killAt(p).catch((e: Error) => ({ point: label(p), error: e.message }) as Row));
     rows.push(r);
+    if (r.error) throw new Error(r.error);
     expect(r.killed, "the kill landed before the run finished").toBe(true);
     expect(r.rerun).toBe(0);
     expect(r.doctor).toBe(0);
@@ -168,7 +182,7 @@ describe("setup killed with -9 anywhere is finished by one plain re-run, with no
   if (FULL) {
     it("the kills landed inside every step that writes", { timeout: 10_000 }, () => {
       // Runs after the points (same file, sequence): the union of steps in flight at some kill.
-      const covered = new Set(rows.flatMap((r) => r.inFlight));
+      const covered = new Set(rows.flatMap((r) => r.inFlight ?? []));
       for (const step of ["resource-group", "apim", "named-values", "telemetry", "fragments", "api", "decision-log", "dataverse-access", "graph-grant"]) {
         expect(covered.has(step), `a kill inside ${step}`).toBe(true);
       }
