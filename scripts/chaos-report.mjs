@@ -73,7 +73,7 @@ const kills = await load("kill-matrix");
 if (kills) {
   const failed = kills.rows.filter((r) => r.error);
   const rows = kills.rows.filter((r) => !r.error);
-  const ok = rows.filter((r) => r.killed && r.rerun === 0 && r.doctor === 0 && r.duplicates === 0).length;
+  const ok = rows.filter((r) => r.killed && r.rerun === 0 && (r.doctor === 0 || (r.doctor === null && !kills.full)) && r.duplicates === 0).length;
   say(
     "## Kill matrix",
     "",
@@ -89,7 +89,7 @@ if (kills) {
     "| kill point | served at kill (ARM / Dataverse / Graph writes, APIM polls) | steps in flight | re-run | doctor | duplicates |",
     "|---|---|---|---:|---:|---:|",
   );
-  for (const r of rows) say(`| ${r.point} | ${r.at.arm} / ${r.at.dataverse} / ${r.at.graph}, ${r.at.apimPolls} | ${r.inFlight.join(", ") || "(between steps)"} | ${r.rerun} | ${r.doctor} | ${r.duplicates} |`);
+  for (const r of rows) say(`| ${r.point} | ${r.at.arm} / ${r.at.dataverse} / ${r.at.graph}, ${r.at.apimPolls} | ${r.inFlight.join(", ") || "(between steps)"} | ${r.rerun} | ${r.doctor ?? "-"} | ${r.duplicates} |`);
   say("");
 }
 

@@ -104,8 +104,8 @@ afterAll(async () => {
 });
 
 describe("setup under 30 % transient faults converges within one plain re-run, with no duplicates", () => {
-  // Scenarios are independent tenants, mostly waiting on back-off: a few run at once.
-  const lanes = FULL ? 3 : 2;
+  // Scenarios are independent tenants, mostly waiting on back-off: several run at once.
+  const lanes = FULL ? 3 : 4;
   const lane = limiter(lanes);
   it.for(SCENARIOS)("seed $seed: $kind on $cls", { concurrent: true, timeout: Math.ceil(SCENARIOS.length / lanes) * 300_000 }, async (sc) => {
     const r = await lane(() => scenario(sc).catch((e: Error) => ({ ...sc, error: e.message }) as Row));
