@@ -45,7 +45,9 @@ if (faults) {
     "faults, then a no-op re-run under the same faults; a run that fails must say which step failed and",
     "why, and then one plain re-run (no faults) must converge. Then doctor, and a census of what must",
     "exist once: APIM service, Data Sender assignment, application user, security role, its assignment,",
-    "each Graph app-role grant, the decision-log table.",
+    "each Graph app-role grant, the decision-log table. Each request's draw is fixed by the seed (method,",
+    "path and how many times that request was sent before); how often a run polls depends on timing,",
+    "so the same seed can fail a run in one place on one machine and elsewhere, or not at all, on another.",
     "",
     `**${ok} of ${faults.rows.length} converged within one plain re-run, doctor 0, no duplicates.**`,
     "",
@@ -66,7 +68,14 @@ if (faults) {
   }
   say("", "Fresh setups that converged under the faults with no re-run, by kind and class:", "", "| kind on class | converged under faults |", "|---|---:|");
   for (const [k, v] of Object.entries(byKind).sort()) say(`| ${k} | ${v.firstRunOk} of ${v.n} |`);
-  say("");
+  say(
+    "",
+    "Why a first run fails: Dataverse and Graph POSTs (the decision-log table and its columns, the",
+    "application user, the role, the grants) are not retried after a 5xx or a dropped connection, since",
+    "the write may have landed; the next run observes and adopts it. ARM requests get the Azure SDK's",
+    "three retries, so with 30 % faults on ~170 ARM requests one of them often fails four times.",
+    "",
+  );
 }
 
 const kills = await load("kill-matrix");
