@@ -11,6 +11,7 @@ import { registerDataverseBatch } from "./dataverse-batch.js";
 import { authorizeTableRead, privilegesProperty, registerDataverseIdentity, tableCatalog } from "./dataverse-identity.js";
 import { graphFaults, registerGraph } from "./graph.js";
 import { authorizeCheckMemberGroups, registerGraphDirectory } from "./graph-directory.js";
+import { registerGraphGroups } from "./graph-groups.js";
 import { governanceSeed, type GovernanceSeed } from "./personas.js";
 import type { ListenerFaults } from "./faults.js";
 
@@ -45,6 +46,7 @@ export function mountGovernance(routers: { authority: Router<unknown>; graph: Ro
   // Identity routes first: their keyed one-segment paths would otherwise reach the tables' route.
   registerDataverseIdentity(routers.dataverse, entra, gate, catalog, { reads: 0, writes: 0 });
   registerGraphDirectory(routers.graph, entra, faults.graph, { reads: 0, writes: 0 });
+  registerGraphGroups(routers.graph, entra, faults.graph);
   registerDataverse(routers.dataverse, entra, data, faults.dataverse, authorize, gate);
   registerGraph(routers.graph, entra, data, faults.graph, (req, caller) => authorizeCheckMemberGroups(entra, req, caller));
   registerPersonaRoutes(routers.authority, entra, data);
