@@ -74,6 +74,11 @@ export function pending(changes: Change[]): Change[] {
   return changes.filter((c) => c.action === "create" || c.action === "update" || c.action === "delete");
 }
 
+/** The writes an apply carried out: those of the steps it reports as created, updated or deleted. */
+export function appliedWrites(reports: StepReport[]): Change[] {
+  return reports.filter((r) => r.status === "created" || r.status === "updated" || r.status === "deleted").flatMap((r) => pending(r.changes));
+}
+
 export function blockedChanges(reports: StepReport[]): Change[] {
   return reports.flatMap((r) => r.changes.filter((c) => c.action === "blocked"));
 }
