@@ -353,11 +353,22 @@ function roleFromSegment(c: Caller, segment: string): DvRole | string {
   return (keyed && keyed[1] === "roles" && c.dv.roles[keyed[2]!.toLowerCase()]) || segment;
 }
 
+/** The N:N link read from either side: a user's roles, or (`roles(<id>)/…`) the users holding a role. */
 function userRoles(req: Req, c: Caller): Reply {
-  const user = userFromSegment(c, req.params["entity"]!);
+  const entity = req.params["entity"]!;
+  if (/^roles\(/.test(entity)) return roleHolders(req, c, entity);
+  const user = userFromSegment(c, entity);
   if ("status" in user) return user;
   const select = parseSelect(req.query.get("$select"), SETS["roles"]!.columns, "role");
   return ok({ "@odata.context": `${c.base}${DATA_PATH}/$metadata#roles`, value: user.roleIds.map((id) => shape(roleRow(c.dv.roles[id]!), "roleid", select, true)) });
+}
+
+function roleHolders(req: Req, c: Caller, segment: string): Reply {
+  const role = roleFromSegment(c, segment);
+  if (typeof role === "string") return KEYED.test(role) ? notFound("role", KEYED.exec(role)![2]!) : unknownSegment(req);
+  const select = parseSelect(req.query.get("$select"), SETS["systemusers"]!.columns, "systemuser");
+  const holders = Object.values(c.dv.users).filter((u) => u.roleIds.includes(role.roleid));
+  return ok({ "@odata.context": `${c.base}${DATA_PATH}/$metadata#systemusers`, value: holders.map((u) => shape(userRow(u), "systemuserid", select, true)) });
 }
 
 /** POST/DELETE of the user↔role N:N link, in the `$ref` forms the Web API takes. */

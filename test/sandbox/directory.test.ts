@@ -74,6 +74,9 @@ describe("Dataverse security roles", () => {
     expect((await dv("GET", `/roles(${roleId})?$select=name,description`)).json).toMatchObject({ name: "Scratch Role", description: "made by this test (managed by aeg)" });
     const me = (await dv("GET", "/WhoAmI")).json.UserId as string;
     expect((await dv("POST", `/systemusers(${me})/systemuserroles_association/$ref`, { "@odata.id": `${sb.dataverse}${DV}/roles(${roleId})` })).status).toBe(204);
+    // The same link, read from the role's side.
+    const holders = (await dv("GET", `/roles(${roleId})/systemuserroles_association?$select=systemuserid`)).json.value;
+    expect(holders.map((u: { systemuserid: string }) => u.systemuserid)).toEqual([me]);
 
     expect((await dv("DELETE", `/roles(${roleId})`, undefined, "reader")).status).toBe(403);
     expect((await dv("DELETE", `/roles(${roleId})`)).status).toBe(204);
