@@ -12,6 +12,7 @@ import { configPath, envOverrides, FLAG_OVERRIDES, readConfigFile, resolveConfig
 import { sandboxSampleConfig } from "../config/sandbox-sample.js";
 import type { Config } from "../config/schema.js";
 import { Journal } from "../engine/journal.js";
+import { ConfigError } from "../errors.js";
 
 export interface SessionFlags {
   config?: string | undefined;
@@ -48,6 +49,20 @@ export function flagOverrides(flags: SessionFlags): Override[] {
   return Object.entries(FLAG_OVERRIDES)
     .filter(([flag]) => flags[flag as keyof SessionFlags] !== undefined)
     .map(([flag, p]) => ({ path: p, value: flags[flag as keyof SessionFlags], source: `--${flag}` }));
+}
+
+/**
+ * The APIM instance the configuration names, read from the file alone (or the sandbox sample):
+ * no sandbox is started, nothing is signed in to, nothing is sent. `teardown` checks --confirm
+ * against it before anything else happens.
+ */
+export async function configuredApimName(flags: SessionFlags, cwd = process.cwd()): Promise<string> {
+  const file = configPath(cwd, flags);
+  const raw = flags.sandbox && !existsSync(file) ? sandboxSampleConfig() : await readConfigFile(file);
+  const override = flags.sandbox ? undefined : envOverrides(process.env).find((o) => o.path.join(".") === "apim.name");
+  const name = override?.value ?? (raw["apim"] as { name?: unknown } | undefined)?.name;
+  if (typeof name !== "string" || !name.trim()) throw new ConfigError([`${path.basename(file)}: apim.name: required`]);
+  return name;
 }
 
 export async function openSession(flags: SessionFlags, opts: { lock: boolean; cwd?: string }): Promise<Session> {

@@ -5,7 +5,19 @@
  */
 import type { ExitCode } from "../errors.js";
 
-export type StepId = "resource-group" | "apim" | "named-values" | "telemetry" | "fragments" | "api" | "retired-agents" | "decision-log" | "dataverse-access" | "graph-grant";
+export type SetupStepId = "resource-group" | "apim" | "named-values" | "telemetry" | "fragments" | "api" | "retired-agents" | "decision-log" | "dataverse-access" | "graph-grant";
+/** Teardown's steps have ids of their own: they share the environment's journal with setup's. */
+export type TeardownStepId =
+  | "remove-graph-grant"
+  | "remove-dataverse-access"
+  | "remove-data-sender"
+  | "remove-api"
+  | "remove-fragments"
+  | "remove-named-values"
+  | "remove-logger"
+  | "remove-apim"
+  | "remove-telemetry";
+export type StepId = SetupStepId | TeardownStepId;
 
 export type ChangeAction =
   | "create"

@@ -4,6 +4,7 @@ import { inSync, type Change } from "../engine/change.js";
 import { defineStep } from "../engine/step.js";
 import { desiredNamedValues } from "../policy/named-values.js";
 import { apimReady } from "./apim-state.js";
+import { AEG_NAMED_VALUE_TAG } from "./ownership.js";
 
 interface NamedValueBody {
   displayName: string;
@@ -19,7 +20,7 @@ interface DesiredNamedValues {
 
 type NamedValueOp = { id: string; body: NamedValueBody };
 
-const TAGS = ["aeg"];
+const TAGS = [AEG_NAMED_VALUE_TAG];
 
 /** Seed step 2: the global named values and one pair per agent (see policy/named-values.ts). */
 export const namedValuesStep = defineStep<DesiredNamedValues, Map<string, NamedValueContract>, NamedValueOp>({

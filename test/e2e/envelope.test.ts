@@ -24,6 +24,9 @@ const cases: Array<[string, () => string[], number, string]> = [
   ["sandbox token for an unknown persona", () => ["sandbox", "token", "--persona", "nobody", "--state-dir", stateDir], 2, "sandbox token"],
   ["sandbox token", () => ["sandbox", "token", "--persona", "alice", "--state-dir", stateDir], 0, "sandbox token"],
   ["sandbox personas", () => ["sandbox", "personas", "--state-dir", stateDir], 0, "sandbox personas"],
+  ["teardown without --confirm", () => ["teardown", "--sandbox", "--sandbox-dir", stateDir], 2, "teardown"],
+  ["teardown with another instance's name", () => ["teardown", "--sandbox", "--sandbox-dir", stateDir, "--confirm", "apim-prod"], 2, "teardown"],
+  ["teardown of a tenant with nothing of aeg's, dry run", () => ["teardown", "--sandbox", "--sandbox-dir", stateDir, "--confirm", "apim-aeg-sandbox", "--dry-run"], 0, "teardown"],
   ["sandbox reset", () => ["sandbox", "reset", "--state-dir", stateDir], 0, "sandbox reset"],
 ];
 
