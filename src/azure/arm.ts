@@ -3,7 +3,7 @@ import { AuthorizationManagementClient } from "@azure/arm-authorization";
 import { EventHubManagementClient } from "@azure/arm-eventhub";
 import { ResourceManagementClient } from "@azure/arm-resources";
 import type { TokenCredential } from "@azure/core-auth";
-import type { PipelinePolicy } from "@azure/core-rest-pipeline";
+import { createPipelineRequest, RestError, type PipelinePolicy } from "@azure/core-rest-pipeline";
 import { armScope, type CloudProfile } from "./cloud.js";
 
 /** Counts the ARM requests a run sends, so "a no-op re-run makes zero writes" is observable. */
@@ -28,6 +28,32 @@ export interface ArmClients {
   resources: ResourceManagementClient;
   counter: RequestCounter;
 }
+
+export interface SubscriptionSummary {
+  subscriptionId: string;
+  displayName: string;
+  tenantId: string;
+  state: string;
+}
+
+/**
+ * The subscriptions the credential can see (Subscriptions_List). Sent through the APIM client's
+ * pipeline, which already carries ARM's endpoint, token and request counter.
+ */
+export async function listSubscriptions(clients: ArmClients, cloud: CloudProfile): Promise<SubscriptionSummary[]> {
+  const found: SubscriptionSummary[] = [];
+  let url: string | undefined = `${cloud.resourceManager}/subscriptions?api-version=${SUBSCRIPTIONS_API_VERSION}`;
+  while (url) {
+    const response = await clients.apim.sendRequest(createPipelineRequest({ url, method: "GET" }));
+    const body = response.bodyAsText ? (JSON.parse(response.bodyAsText) as { value?: SubscriptionSummary[]; nextLink?: string; error?: { code?: string; message?: string } }) : {};
+    if (response.status !== 200) throw new RestError(body.error?.message ?? `listing subscriptions answered ${response.status}`, { statusCode: response.status, code: body.error?.code, response });
+    found.push(...(body.value ?? []));
+    url = body.nextLink;
+  }
+  return found;
+}
+
+const SUBSCRIPTIONS_API_VERSION = "2022-12-01";
 
 export function armClients(cloud: CloudProfile, credential: TokenCredential, subscriptionId: string): ArmClients {
   const counter = new RequestCounter();
