@@ -1,4 +1,4 @@
-import { AuthenticationError, CredentialUnavailableError } from "@azure/identity";
+import { AggregateAuthenticationError, AuthenticationError, CredentialUnavailableError } from "@azure/identity";
 import { ExitCode, PermissionError, UserError } from "../errors.js";
 
 interface RestLike {
@@ -43,7 +43,8 @@ export async function orMissing<T>(read: Promise<T>): Promise<T | undefined> {
  */
 export function explainAzureError(err: unknown, what: string, requiredRole: string): Error {
   if (err instanceof UserError) return err;
-  if (err instanceof CredentialUnavailableError || err instanceof AuthenticationError) {
+  // DefaultAzureCredential tries a chain and throws the aggregate when every link is unavailable.
+  if (err instanceof CredentialUnavailableError || err instanceof AuthenticationError || err instanceof AggregateAuthenticationError) {
     return new PermissionError(
       `${what}: no usable Azure credential (${firstLine((err as Error).message)})`,
       "Sign in with `az login`, or set AZURE_CLIENT_ID/AZURE_TENANT_ID with a secret, certificate or workload identity.",

@@ -4,6 +4,7 @@ import { Flags } from "@oclif/core";
 import writeFileAtomic from "write-file-atomic";
 import { AegCommand, type CommandResult } from "../app/base-command.js";
 import { environmentFlags } from "../app/flags.js";
+import { explainAzureError } from "../azure/errors.js";
 import type { RunningSandbox } from "../azure/sandbox.js";
 import { configPath, formatPath, resolveConfig } from "../config/load.js";
 import { sandboxSampleConfig } from "../config/sandbox-sample.js";
@@ -89,7 +90,8 @@ Exit codes: 0 written, 1 unexpected error, 2 usage or a missing or invalid value
         process.stderr.write("\nCancelled: nothing was written.\n");
         return { status: "cancelled", exitCode: 130, sandbox, interactive };
       }
-      throw err;
+      // A sign-in or a listing Azure refused is exit 3 naming what is needed, as in setup.
+      throw explainAzureError(err, "init", "Reader on the subscription and resource groups it lists (and a Graph permission to read groups, for the group search)");
     } finally {
       await discovery?.close();
     }
