@@ -1,7 +1,9 @@
 // aeg teardown end to end: the built CLI against a sandbox tenant that setup built first.
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assertTrafficConformsToSpecs } from "../support/fidelity.js";
-import { runAeg, spawnAeg, testTenant, waitFor, type TestTenant } from "../support/cli.js";
+import { repoRoot, runAeg, spawnAeg, testTenant, waitFor, type TestTenant } from "../support/cli.js";
+import { Pty } from "../support/pty.js";
 import { clients } from "../support/sandbox.js";
 
 const RG = "rg-aeg-sandbox";
@@ -106,6 +108,21 @@ describe("aeg teardown", () => {
     const out = JSON.parse(run.stdout) as Out;
     expect(out.status).toBe("changes-planned");
     expect(out.steps.find((s) => s.id === "remove-apim")!.changes[0]).toMatchObject({ action: "delete", resource: `service/${SVC}` });
+    expect(await tenant.armWrites()).toBe(0);
+  });
+
+  it("in a terminal it shows the plan and asks once; declining removes nothing", async () => {
+    await tenant.resetCounters();
+    const pty = Pty.spawn([process.execPath, path.join(repoRoot, "bin", "run.js"), "teardown", "--confirm", SVC, "--config", tenant.configFile], { cwd: tenant.cwd, env: { ...process.env, NO_COLOR: "1" } });
+    try {
+      await pty.expect(/- service\/apim-aeg-sandbox/);
+      await pty.expect(/Remove these from apim-aeg-sandbox\?/);
+      pty.type("n\r");
+      await pty.expect(/Nothing was removed\./);
+      expect(await pty.exited).toBe(0);
+    } finally {
+      pty.kill();
+    }
     expect(await tenant.armWrites()).toBe(0);
   });
 
