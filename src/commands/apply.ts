@@ -87,9 +87,10 @@ Exit codes: 0 applied, 1 unexpected error, 2 usage (not a plan file), 3 authenti
         reporter.say("The plan has nothing to change, and nothing changed since: done.");
         return result("in-sync", ExitCode.ok, { applier });
       }
+      // Every permission is checked before any write (exit 3): Dataverse and Graph, then ARM.
+      await engine.preflight(plan.steps);
       const missing = await missingPermissions(session, plan.steps);
-      if (missing.length > 0) throw permissionRefusal(missing); // exit 3, before any write
-      await engine.preflight(plan.steps); // a missing Dataverse or Graph role stops here, before any write
+      if (missing.length > 0) throw permissionRefusal(missing);
       reporter.beginApply(engine.steps);
       const applied = await engine.apply(plan.steps); // refuses a blocked change before any write
       await reporter.endApply();

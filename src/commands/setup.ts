@@ -105,12 +105,14 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
         reporter.say("Everything is in sync: nothing to do.");
         return await validate("in-sync", plan);
       }
+      // Every permission is checked before asking and before any write: Dataverse and Graph first,
+      // then what ARM grants where the plan writes.
+      await engine.preflight(plan);
       if (missing.length > 0) throw permissionRefusal(missing);
       if (!(await this.confirmed(flags, session))) {
         reporter.say("Nothing was written.");
         return result("cancelled", plan);
       }
-      await engine.preflight(plan); // a missing Dataverse or Graph role stops here, before any write
       reporter.beginApply(engine.steps);
       const applied = await engine.apply(plan);
       await reporter.endApply();

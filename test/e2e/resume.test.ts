@@ -13,8 +13,9 @@ let tenant: TestTenant;
 
 beforeAll(async () => {
   // Long enough an APIM creation that a run can be killed in the middle of it.
-  // Six seconds: the re-run must start while it is still running, even on a loaded machine.
-  tenant = await testTenant({ apimActivationMs: 6000 });
+  // Fifteen seconds: the re-run must meet the creation still running, even when a loaded machine
+  // takes seconds to start the CLI.
+  tenant = await testTenant({ apimActivationMs: 15_000 });
 });
 
 afterAll(async () => {
