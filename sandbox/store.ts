@@ -1,6 +1,6 @@
 // Tenant state on disk: one JSON document, written atomically (temp file + rename) whenever it
-// changed, so a CLI run killed at any point leaves the last complete state behind. A pid lock
-// keeps a second sandbox off the same directory; a lock left by a dead process is taken over.
+// changed, so a CLI run killed at any point leaves the last complete state behind. The lock that
+// keeps a second sandbox off the same directory is in lock.ts.
 import fs from "node:fs";
 import path from "node:path";
 import { randomUUID, randomBytes } from "node:crypto";
@@ -167,7 +167,6 @@ export function freshState(): TenantState {
 }
 
 export const STATE_FILE = "state.json";
-export const LOCK_FILE = "sandbox.lock";
 
 export class Store {
   private lastWritten = "";
@@ -211,44 +210,4 @@ export function writeAtomic(file: string, text: string): void {
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   fs.writeFileSync(tmp, text, { mode: 0o600 });
   fs.renameSync(tmp, file);
-}
-
-/** Whether a process of this pid exists (EPERM: it does, owned by someone else). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/** Takes the per-directory lock or throws a clear error naming the holder. Returns the release function. */
-export function acquireLock(dir: string): () => void {
-  const file = path.join(dir, LOCK_FILE);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      fs.writeFileSync(file, String(process.pid), { flag: "wx" });
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        fs.rmSync(file, { force: true });
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      const pid = Number(fs.readFileSync(file, "utf8").trim());
-      if (Number.isInteger(pid) && pid > 0 && pidAlive(pid)) {
-        throw new SandboxInUseError(`the sandbox state directory ${dir} is in use by another sandbox (process ${pid})`);
-      }
-      // The holder died without releasing (e.g. kill -9): the lock is stale.
-      fs.rmSync(file, { force: true });
-    }
-  }
-  throw new Error(`Could not lock the sandbox state directory ${dir}.`);
-}
-
-/** Another live sandbox holds this state directory. */
-export class SandboxInUseError extends Error {
-  override readonly name = "SandboxInUseError";
 }

@@ -4,7 +4,8 @@
 import fs from "node:fs";
 import https from "node:https";
 import path from "node:path";
-import { LOCK_FILE, pidAlive, writeAtomic } from "../store.js";
+import { holderAlive, lockHolder } from "../lock.js";
+import { writeAtomic } from "../store.js";
 import type { PersonaTokenRequest } from "./tokens.js";
 
 export const SERVER_FILE = "server.json";
@@ -43,13 +44,8 @@ function readJson<T>(file: string): T | undefined {
 export function runningServer(stateDir: string): ServerInfo | undefined {
   const info = readJson<ServerInfo>(path.join(stateDir, SERVER_FILE));
   if (!info) return undefined;
-  let lockPid: number;
-  try {
-    lockPid = Number(fs.readFileSync(path.join(stateDir, LOCK_FILE), "utf8").trim());
-  } catch {
-    return undefined;
-  }
-  return lockPid === info.pid && pidAlive(lockPid) ? info : undefined;
+  const holder = lockHolder(stateDir);
+  return holder && holder.pid === info.pid && holderAlive(holder) ? info : undefined;
 }
 
 /** POSTs JSON over TLS trusting only the sandbox CA (no change to the process's trust store). */
