@@ -198,6 +198,7 @@ const CLI_CASES: CliCase[] = [
   { what: "--config naming a directory", args: [...DRY_RUN, "--config", "corpus"], code: 2, culprit: "corpus: is a directory" },
   { what: "--config naming nothing", args: ["doctor", "--config", "corpus/none.yaml"], code: 2, culprit: "none.yaml: not found" },
   { what: "--sandbox-dir naming a file", args: [...DRY_RUN, "--sandbox", "--sandbox-dir", "tenant/aeg.yaml"], code: 2, culprit: "--sandbox-dir: " },
+  { what: "sandbox reset on a file", args: ["sandbox", "reset", "--state-dir", "tenant/aeg.yaml"], code: 2, culprit: "tenant/aeg.yaml: is a file, not a sandbox state directory" },
   { what: "--batch-size of 0", args: ["sink", "--once", "--config", "tenant/aeg.yaml", "--batch-size", "0"], code: 2, culprit: "--batch-size" },
   { what: "--env without a value", args: ["doctor", "--env"], code: 2, culprit: "--env expects a value" },
   // AEG_* variables.

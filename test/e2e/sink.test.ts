@@ -186,6 +186,15 @@ describe("aeg sink", () => {
     expect(await new Promise((resolve) => child.once("close", resolve))).toBe(0);
   });
 
+  it("a --checkpoint-dir that is a file is a usage error naming it (exit 2)", async () => {
+    const notADir = path.join(tenant.cwd, "checkpoints-file");
+    await writeFile(notADir, "");
+    const r = await runAeg(["sink", "--once", "--config", config, "--checkpoint-dir", notADir], { cwd: tenant.cwd });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(notADir);
+    expect(r.stderr).not.toMatch(/unexpected error|^\s+at /m);
+  });
+
   it("a sink killed with -9 that stayed a zombie, or a lock naming a recycled pid, does not block the next sink", async () => {
     const lock = path.join(checkpoints(), "sink.lock");
     const sink = await underNonReapingParent(aegArgv(sinkArgs()), { cwd: tenant.cwd, env: aegEnv() });
