@@ -61,12 +61,13 @@ export async function openSession(flags: SessionFlags, opts: { lock: boolean; cw
   let raw: Record<string, unknown>;
   let overrides: Override[];
   if (flags.sandbox) {
-    sandbox = await startSandbox({ stateDir: sandboxDir(cwd, flags["sandbox-dir"]) });
+    // Read the file first: a bad one must not leave a started sandbox holding the process open.
     if (existsSync(file)) raw = await readConfigFile(file);
     else {
       raw = sandboxSampleConfig();
       notes.push(`no ${path.basename(file)} here: using the sandbox sample configuration (two agents)`);
     }
+    sandbox = await startSandbox({ stateDir: sandboxDir(cwd, flags["sandbox-dir"]) });
     // The sandbox is its own tenant: identity and endpoints come from it, whatever the file says.
     overrides = [
       ...flagOverrides(flags).filter((o) => o.path[0] !== "subscriptionId" && o.path[0] !== "tenantId"),

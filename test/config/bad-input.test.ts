@@ -174,6 +174,8 @@ const DRY_RUN = ["setup", "--dry-run", "--ci", "--skip-validation"];
 interface CliCase {
   what: string;
   args: string[];
+  /** Where to run, under the tenant's directory (default: the tenant's directory itself). */
+  cwd?: string;
   env?: NodeJS.ProcessEnv;
   /** A configuration file to write first: its name, and its YAML text or data (made when the case runs). */
   file?: [string, () => string | Raw];
@@ -211,6 +213,7 @@ const CLI_CASES: CliCase[] = [
   { what: "AEG_POLL_INTERVAL_MS not a number", args: [...DRY_RUN, "--config", "tenant/aeg.yaml"], env: { AEG_POLL_INTERVAL_MS: "fast" }, code: 2, culprit: 'AEG_POLL_INTERVAL_MS: "fast"' },
   // Raw YAML.
   { what: "an alias bomb", file: file("bomb.yaml", BOMB), args: [...DRY_RUN, "--config", "corpus/bomb.yaml"], code: 2, culprit: /bomb\.yaml: .*alias/i },
+  { what: "an alias bomb as the aeg.yaml --sandbox reads (exits, no sandbox left running)", cwd: "corpus/sandbox-cwd", file: file("sandbox-cwd/aeg.yaml", BOMB), args: [...DRY_RUN, "--sandbox"], code: 2, culprit: /aeg\.yaml: .*alias/i },
   { what: "an unclosed flow sequence", file: file("unclosed.yaml", "apim:\n  name: [unclosed\n"), args: [...DRY_RUN, "--config", "corpus/unclosed.yaml"], code: 2, culprit: /unclosed\.yaml:\d+:\d+/ },
   { what: "a key given twice", file: file("twice.yaml", "location: westeurope\nlocation: northeurope\n"), args: [...DRY_RUN, "--config", "corpus/twice.yaml"], code: 2, culprit: /twice\.yaml:2:\d+: .*unique/i },
   { what: "a tab for indentation", file: file("tabs.yaml", "apim:\n\tname: x\n"), args: [...DRY_RUN, "--config", "corpus/tabs.yaml"], code: 2, culprit: /tabs\.yaml:2:\d+/ },
@@ -261,9 +264,10 @@ describe("through the built CLI: exit code, the culprit named, no stack trace, n
   it.concurrent.for(CLI_CASES.map((c) => [c.what, c] as const))("%s", { timeout: 600_000 }, async ([, c], { expect }) => {
     if (c.file) {
       const content = c.file[1]();
+      await mkdir(path.dirname(path.join(dir, c.file[0])), { recursive: true });
       await writeFile(path.join(dir, c.file[0]), typeof content === "string" ? content : stringify(content));
     }
-    const run = await slot(() => runAeg(c.args, { cwd: tenant.cwd, env: c.env ?? {} }));
+    const run = await slot(() => runAeg(c.args, { cwd: path.join(tenant.cwd, c.cwd ?? ""), env: c.env ?? {} }));
     const said = saidBy(run, c.args.includes("--json"), expect);
     expect(run.code, said).toBe(c.code);
     if (typeof c.culprit === "string") expect(said).toContain(c.culprit);
