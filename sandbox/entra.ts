@@ -55,7 +55,7 @@ function stripSlash(s: string): string {
   return s.replace(/\/+$/, "");
 }
 
-export function isV1Resource(resource: string, ctx: EntraContext): boolean {
+function isV1Resource(resource: string, ctx: EntraContext): boolean {
   const r = stripSlash(resource.toLowerCase());
   return V1_RESOURCES.includes(r) || ctx.ownResources().some((o) => stripSlash(o.toLowerCase()) === r) || /\.dynamics\.com$|\.crm\d*\.dynamics\.com$/.test(r);
 }

@@ -117,7 +117,7 @@ export function json(status: number, body: unknown, headers: Headers = {}): Repl
   return { status, body, headers };
 }
 
-export async function readBody(req: IncomingMessage): Promise<string> {
+async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString("utf8");

@@ -4,10 +4,12 @@ import fs from "node:fs";
 import path from "node:path";
 import { Router, json, listen, listenPreferring, routerHandler, type Listener } from "./http.js";
 import { checkToolchain } from "./gateway/expressions/toolchain.js";
-import { Store, acquireLock, STATE_FILE } from "./store.js";
+import { acquireLock } from "./lock.js";
+import { Store, STATE_FILE } from "./store.js";
 import { loadPki, CA_CERT_FILE, CA_KEY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE, SIGNING_KEY_FILE } from "./pki.js";
 import { entraNotFound, entraRouter, type EntraContext } from "./entra.js";
 import { ArmServer } from "./arm/server.js";
+import { seedRoleAssignments } from "./arm/rbac.js";
 import type { ArmContext } from "./arm/common.js";
 import { EventStore } from "./eventhubs/store.js";
 import { EventHubsAmqp } from "./eventhubs/amqp.js";
@@ -15,7 +17,7 @@ import { Gateway } from "./gateway/index.js";
 import type { ExpressionHostOptions } from "./gateway/expressions/host.js";
 import { mountGovernance } from "./governance/index.js";
 import type { DataverseLimitOptions } from "./governance/dataverse-limits.js";
-import { SERVER_FILE, personaTokenVia, removeServerInfo, writeServerInfo } from "./governance/discovery.js";
+import { SERVER_FILE, personaTokenVia, removeServerInfo, writeServerInfo, type PublicInfo } from "./governance/discovery.js";
 import { AGENTS, PERSONAS, type Agent, type Persona } from "./governance/personas.js";
 import type { PersonaTokenRequest } from "./governance/tokens.js";
 
@@ -40,26 +42,24 @@ export interface SandboxOptions {
   expressions?: Partial<ExpressionHostOptions>;
   /**
    * Dataverse service-protection limits per caller (`oid`): requestsPer5Min (6000),
-   * executionMsPer5Min (1,200,000), concurrent (52), windowMs (300,000), now (clock, for tests).
+   * executionMsPer5Min (1,200,000), concurrent (52), windowMs (300,000), now (clock, for tests),
+   * perRowMs (10, modelled execution time per row written), realTime (false), dopHint (4).
    */
   dataverseLimits?: DataverseLimitOptions;
   /** Dataverse alternate keys stay Pending this long before Active (ms); default 0 = at once. */
   dataverseKeyActivationMs?: number;
 }
 
-export interface SandboxInfo {
-  arm: string;
-  authority: string;
-  graph: string;
-  dataverse: string;
-  gateway: string;
-  caFile: string;
-  tenantId: string;
+/** The public facts (server.json's) and the tenant's credentials. */
+export interface SandboxInfo extends PublicInfo {
   subscriptionId: string;
   clientId: string;
   clientSecret: string;
   readerClientId: string;
   readerClientSecret: string;
+  /** An application that is Contributor on the subscription and nothing else: it may create resources, not assign roles. */
+  contributorClientId: string;
+  contributorClientSecret: string;
   /** Event Hubs AMQP over TLS (sandbox certificate): a client's `customEndpointAddress`. */
   eventHubs: string;
   /** Event Hubs over plain AMQP, as the emulator is reached (`UseDevelopmentEmulator=true`). */
@@ -90,6 +90,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     const pki = await loadPki(opts.stateDir);
     const store = Store.load(opts.stateDir);
     const state = store.state;
+    seedRoleAssignments(state);
     const urls = { arm: "", authority: "", graph: "", dataverse: "", gateway: "" };
 
     const entra: EntraContext = {
@@ -173,6 +174,8 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       clientSecret: state.apps.operator.clientSecret,
       readerClientId: state.apps.reader.clientId,
       readerClientSecret: state.apps.reader.clientSecret,
+      contributorClientId: state.apps.contributor.clientId,
+      contributorClientSecret: state.apps.contributor.clientSecret,
       eventHubs: eh.endpoint,
       eventHubsEmulator: `sb://127.0.0.1:${eh.plainPort}`,
       eventHubsConnectionString: (namespace, hub) => {

@@ -8,7 +8,7 @@ import { webcrypto, randomBytes } from "node:crypto";
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { exportJWK, generateKeyPair, importJWK, calculateJwkThumbprint, type JWK } from "jose";
-import { writeAtomic } from "./store.js";
+import { writeAtomic } from "./state-dir.js";
 
 x509.cryptoProvider.set(webcrypto as never);
 

@@ -1,12 +1,11 @@
-// Tenant state on disk: one JSON document, written atomically (temp file + rename) whenever it
-// changed, so a CLI run killed at any point leaves the last complete state behind. A pid lock
-// keeps a second sandbox off the same directory; a lock left by a dead process is taken over.
+// Tenant state on disk: one JSON document, written atomically (see state-dir.ts) whenever it
+// changed, so a CLI run killed at any point leaves the last complete state behind. The ground
+// floor of the sandbox: it imports no service; services that keep state add their slots to
+// TenantState from their side (governance/state.ts).
 import fs from "node:fs";
 import path from "node:path";
 import { randomUUID, randomBytes } from "node:crypto";
-import type { TableDef } from "./governance/dataverse-tables-meta.js";
-import type { DataverseIdentityState } from "./governance/dataverse-identity-state.js";
-import type { GraphDirectoryState } from "./governance/graph-directory-state.js";
+import { writeAtomic } from "./state-dir.js";
 
 export interface AppRecord {
   clientId: string;
@@ -14,7 +13,7 @@ export interface AppRecord {
   /** Object id of the app's service principal (the `oid` claim). */
   objectId: string;
   displayName: string;
-  role: "Owner" | "Reader";
+  role: "Owner" | "Reader" | "Contributor";
 }
 
 /** A directory principal that role assignments may name (apps and managed identities). */
@@ -111,11 +110,13 @@ export interface OperationRecord {
   target?: string;
 }
 
+/** The tenant document. Services add slots of their own: governance/state.ts, EventStoreState. */
 export interface TenantState {
   version: 1;
   tenantId: string;
   subscriptionId: string;
-  apps: { operator: AppRecord; reader: AppRecord };
+  /** Their roles on the subscription are role assignments (seeded by arm/rbac.ts). */
+  apps: { operator: AppRecord; reader: AppRecord; contributor: AppRecord };
   principals: Record<string, PrincipalRecord>;
   resourceGroups: Record<string, { name: string; location: string; tags?: Record<string, string> }>;
   /** Keyed by `${rg}/${name}` lower-cased. */
@@ -125,17 +126,11 @@ export interface TenantState {
   eventHubNamespaces: Record<string, EhNamespace>;
   roleAssignments: Record<string, RoleAssignmentRecord>;
   operations: Record<string, OperationRecord>;
-  /** Dataverse users, business units, roles, table metadata and bots; seeded on first use. */
-  dataverseIdentity?: DataverseIdentityState;
-  /** Graph service principals' app-role assignments and directory roles; seeded on first use. */
-  graphDirectory?: GraphDirectoryState;
-  /** Custom Dataverse tables (metadata and rows), keyed by logical name. */
-  dataverseTables?: Record<string, TableDef>;
   /** Ports the listeners used last time: endpoints stay stable across restarts, as Azure's do. */
   ports?: Partial<Record<"arm" | "authority" | "graph" | "dataverse" | "gateway", number>>;
 }
 
-function newApp(displayName: string, role: AppRecord["role"]): AppRecord {
+export function newApp(displayName: string, role: AppRecord["role"]): AppRecord {
   return {
     clientId: randomUUID(),
     // Entra secrets are ~40 chars with a `~` in them; the shape does not matter, only secrecy.
@@ -146,16 +141,17 @@ function newApp(displayName: string, role: AppRecord["role"]): AppRecord {
   };
 }
 
-export function freshState(): TenantState {
+function freshState(): TenantState {
   const operator = newApp("aeg operator", "Owner");
   const reader = newApp("aeg reader", "Reader");
+  const contributor = newApp("aeg contributor", "Contributor");
   const principals: Record<string, PrincipalRecord> = {};
-  for (const a of [operator, reader]) principals[a.objectId] = { objectId: a.objectId, appId: a.clientId, displayName: a.displayName, kind: "Application" };
+  for (const a of [operator, reader, contributor]) principals[a.objectId] = { objectId: a.objectId, appId: a.clientId, displayName: a.displayName, kind: "Application" };
   return {
     version: 1,
     tenantId: randomUUID(),
     subscriptionId: randomUUID(),
-    apps: { operator, reader },
+    apps: { operator, reader, contributor },
     principals,
     resourceGroups: {},
     apim: {},
@@ -167,7 +163,6 @@ export function freshState(): TenantState {
 }
 
 export const STATE_FILE = "state.json";
-export const LOCK_FILE = "sandbox.lock";
 
 export class Store {
   private lastWritten = "";
@@ -205,50 +200,4 @@ function pruneOperations(state: TenantState): void {
   for (const [id, op] of Object.entries(state.operations)) {
     if (Date.parse(op.endTime ?? op.startTime) < cutoff) delete state.operations[id];
   }
-}
-
-export function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  fs.writeFileSync(tmp, text, { mode: 0o600 });
-  fs.renameSync(tmp, file);
-}
-
-/** Whether a process of this pid exists (EPERM: it does, owned by someone else). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/** Takes the per-directory lock or throws a clear error naming the holder. Returns the release function. */
-export function acquireLock(dir: string): () => void {
-  const file = path.join(dir, LOCK_FILE);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      fs.writeFileSync(file, String(process.pid), { flag: "wx" });
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        fs.rmSync(file, { force: true });
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      const pid = Number(fs.readFileSync(file, "utf8").trim());
-      if (Number.isInteger(pid) && pid > 0 && pidAlive(pid)) {
-        throw new SandboxInUseError(`the sandbox state directory ${dir} is in use by another sandbox (process ${pid})`);
-      }
-      // The holder died without releasing (e.g. kill -9): the lock is stale.
-      fs.rmSync(file, { force: true });
-    }
-  }
-  throw new Error(`Could not lock the sandbox state directory ${dir}.`);
-}
-
-/** Another live sandbox holds this state directory. */
-export class SandboxInUseError extends Error {
-  override readonly name = "SandboxInUseError";
 }

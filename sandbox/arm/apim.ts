@@ -22,7 +22,7 @@ import {
 } from "./common.js";
 
 export const APIM_API = "2024-05-01";
-export const SERVICE_TYPE = "Microsoft.ApiManagement/service";
+const SERVICE_TYPE = "Microsoft.ApiManagement/service";
 const SERVICE_NAME = /^[a-zA-Z](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$/;
 /** Soft-deleted services are kept 48 hours on Azure. */
 const RETENTION_MS = 48 * 3600_000;
@@ -53,7 +53,7 @@ export function serviceState(svc: ApimService, now = Date.now()): "Created" | "A
   return now < svc.createdAt + (svc.readyAt - svc.createdAt) / 4 ? "Created" : "Activating";
 }
 
-export function renderService(ctx: ArmContext, svc: ApimService): Record<string, unknown> {
+function renderService(ctx: ArmContext, svc: ApimService): Record<string, unknown> {
   const state = serviceState(svc);
   const properties: Record<string, unknown> = {
     notificationSenderEmail: "apimgmt-noreply@mail.windowsazure.com",

@@ -94,6 +94,30 @@ function renderPolicyValue(p: PolicyRecord, format: PolicyFormat): string {
 export function registerApimEntities(r: ArmRouter, ctx: ArmContext): void {
   const tag = { apiVersion: APIM_API };
 
+  /**
+   * The reads every direct child of a service answers alike: the collection, one child with its
+   * ETag, and HEAD with the ETag alone. `renderer` is made once per request (it may read query
+   * parameters) and only after the child is found, so a missing child answers 404 first.
+   */
+  const childReads = <T extends ChildRecord>(
+    collection: string,
+    param: string,
+    all: (svc: ApimService) => Record<string, T>,
+    get: (svc: ApimService, id: string) => T,
+    renderer: (req: Req, svc: ApimService) => (child: T) => unknown,
+  ) => {
+    r.add("GET", `${SVC}/${collection}`, (req) => {
+      const svc = findService(ctx, req);
+      return listReply(req, Object.values(all(svc)).map(renderer(req, svc)));
+    }, tag);
+    r.add("GET", `${SVC}/${collection}/{${param}}`, (req) => {
+      const svc = findService(ctx, req);
+      const child = get(svc, req.params[param]!);
+      return json(200, renderer(req, svc)(child), { ETag: child.etag });
+    }, tag);
+    r.add("HEAD", `${SVC}/${collection}/{${param}}`, (req) => ({ status: 200, headers: { ETag: get(findService(ctx, req), req.params[param]!).etag } }), tag);
+  };
+
   // --- LRO status for child entities (APIM's tenant-scoped operation results) ---
   r.add("GET", `${SVC}/tenant/operationResults/{op}`, (req) => {
     const svc = findService(ctx, req);
@@ -116,16 +140,7 @@ export function registerApimEntities(r: ArmRouter, ctx: ArmContext): void {
   };
   const getNv = (svc: ApimService, id: string) => svc.namedValues[id.toLowerCase()] ?? notFound("NamedValue");
 
-  r.add("GET", `${SVC}/namedValues`, (req) => {
-    const svc = findService(ctx, req);
-    return listReply(req, Object.values(svc.namedValues).map((nv) => renderNv(svc, nv)));
-  }, tag);
-  r.add("GET", `${SVC}/namedValues/{id}`, (req) => {
-    const svc = findService(ctx, req);
-    const nv = getNv(svc, req.params["id"]!);
-    return json(200, renderNv(svc, nv), { ETag: nv.etag });
-  }, tag);
-  r.add("HEAD", `${SVC}/namedValues/{id}`, (req) => ({ status: 200, headers: { ETag: getNv(findService(ctx, req), req.params["id"]!).etag } }), tag);
+  childReads("namedValues", "id", (svc) => svc.namedValues, getNv, (_req, svc) => (nv) => renderNv(svc, nv));
   r.add("PUT", `${SVC}/namedValues/{id}`, (req) => {
     const svc = findService(ctx, req);
     const id = req.params["id"]!;
@@ -194,17 +209,10 @@ export function registerApimEntities(r: ArmRouter, ctx: ArmContext): void {
     return { id: `${serviceId(ctx, svc)}/policyFragments/${f.name}`, type: "Microsoft.ApiManagement/service/policyFragments", name: f.name, properties };
   };
   const getFragment = (svc: ApimService, id: string) => svc.fragments[id.toLowerCase()] ?? notFound("PolicyFragment");
-  r.add("GET", `${SVC}/policyFragments`, (req) => {
-    const svc = findService(ctx, req);
+  childReads("policyFragments", "id", (svc) => svc.fragments, getFragment, (req, svc) => {
     const format = formatParam(req);
-    return listReply(req, Object.values(svc.fragments).map((f) => renderFragment(svc, f, format)));
-  }, tag);
-  r.add("GET", `${SVC}/policyFragments/{id}`, (req) => {
-    const svc = findService(ctx, req);
-    const f = getFragment(svc, req.params["id"]!);
-    return json(200, renderFragment(svc, f, formatParam(req)), { ETag: f.etag });
-  }, tag);
-  r.add("HEAD", `${SVC}/policyFragments/{id}`, (req) => ({ status: 200, headers: { ETag: getFragment(findService(ctx, req), req.params["id"]!).etag } }), tag);
+    return (f) => renderFragment(svc, f, format);
+  });
   r.add("PUT", `${SVC}/policyFragments/{id}`, async (req) => {
     const svc = findService(ctx, req);
     const id = req.params["id"]!;
@@ -264,16 +272,7 @@ export function registerApimEntities(r: ArmRouter, ctx: ArmContext): void {
     },
   });
   const getApi = (svc: ApimService, id: string) => svc.apis[id.toLowerCase()] ?? notFound("Api");
-  r.add("GET", `${SVC}/apis`, (req) => {
-    const svc = findService(ctx, req);
-    return listReply(req, Object.values(svc.apis).map((a) => renderApi(svc, a)));
-  }, tag);
-  r.add("GET", `${SVC}/apis/{api}`, (req) => {
-    const svc = findService(ctx, req);
-    const a = getApi(svc, req.params["api"]!);
-    return json(200, renderApi(svc, a), { ETag: a.etag });
-  }, tag);
-  r.add("HEAD", `${SVC}/apis/{api}`, (req) => ({ status: 200, headers: { ETag: getApi(findService(ctx, req), req.params["api"]!).etag } }), tag);
+  childReads("apis", "api", (svc) => svc.apis, getApi, (_req, svc) => (a) => renderApi(svc, a));
   r.add("PUT", `${SVC}/apis/{api}`, (req) => {
     const svc = findService(ctx, req);
     const id = req.params["api"]!;
@@ -423,16 +422,7 @@ export function registerApimEntities(r: ArmRouter, ctx: ArmContext): void {
     properties: l.properties,
   });
   const getLogger = (svc: ApimService, id: string) => svc.loggers[id.toLowerCase()] ?? notFound("Logger");
-  r.add("GET", `${SVC}/loggers`, (req) => {
-    const svc = findService(ctx, req);
-    return listReply(req, Object.values(svc.loggers).map((l) => renderLogger(svc, l)));
-  }, tag);
-  r.add("GET", `${SVC}/loggers/{id}`, (req) => {
-    const svc = findService(ctx, req);
-    const l = getLogger(svc, req.params["id"]!);
-    return json(200, renderLogger(svc, l), { ETag: l.etag });
-  }, tag);
-  r.add("HEAD", `${SVC}/loggers/{id}`, (req) => ({ status: 200, headers: { ETag: getLogger(findService(ctx, req), req.params["id"]!).etag } }), tag);
+  childReads("loggers", "id", (svc) => svc.loggers, getLogger, (_req, svc) => (l) => renderLogger(svc, l));
   r.add("PUT", `${SVC}/loggers/{id}`, (req) => {
     const svc = findService(ctx, req);
     const id = req.params["id"]!;

@@ -4,7 +4,7 @@ import { json, type Req } from "../http.js";
 import type { EhNamespace, ChildRecord } from "../store.js";
 import { body, fail, key, newOperation, pollCountBased, props, requireResourceGroup, resourceNotFound, retryAfter, type ArmContext, type ArmRouter } from "./common.js";
 
-export const EVENTHUB_API = "2026-01-01";
+const EVENTHUB_API = "2026-01-01";
 const NS = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.EventHub/namespaces/{ns}";
 const NS_NAME = /^[a-zA-Z][a-zA-Z0-9-]{4,48}[a-zA-Z0-9]$/;
 

@@ -21,7 +21,7 @@ export interface ServedRequest {
 }
 
 /** POSTs that only read (list secrets/values/references): not writes for "zero writes" checks. */
-export const isReadOnlyPost = (path: string) => /\/list[A-Za-z]*$/.test(path);
+const isReadOnlyPost = (path: string) => /\/list[A-Za-z]*$/.test(path);
 
 export class FaultsAndCounters {
   private faults: Fault[] = [];

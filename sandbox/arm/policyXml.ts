@@ -56,7 +56,7 @@ const escText = (v: string) => v.replace(/&/g, "&amp;").replace(/</g, "&lt;");
  * `rawxml` is "a non XML encoded policy document": expressions may contain raw `<`, `&` and
  * quotes. Encode them so the document becomes well-formed XML; everything else is left alone.
  */
-export function encodeRawXml(s: string): string {
+function encodeRawXml(s: string): string {
   let out = "";
   let i = 0;
   while (i < s.length) {

@@ -3,8 +3,8 @@ import { json } from "../http.js";
 import { body, fail, key, type ArmContext, type ArmRouter } from "./common.js";
 import { softDeleteService } from "./apim.js";
 
-export const RESOURCES_API = "2025-04-01";
-export const SUBSCRIPTIONS_API = "2022-12-01";
+const RESOURCES_API = "2025-04-01";
+const SUBSCRIPTIONS_API = "2022-12-01";
 
 export function registerResources(r: ArmRouter, ctx: ArmContext): void {
   const s = ctx.state;

@@ -3,6 +3,7 @@
 import fs from "node:fs";
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { setTimeout as sleep } from "node:timers/promises";
 import { HttpError, Router, header, toReq, writeReply, type Reply, type Req } from "../http.js";
 import { verifyToken, type EntraContext } from "../entra.js";
 import type { Store } from "../store.js";
@@ -13,6 +14,7 @@ import { registerApimService } from "./apim.js";
 import { registerApimEntities } from "./apimEntities.js";
 import { registerEventHub } from "./eventhub.js";
 import { registerAuthorization } from "./authorization.js";
+import { allowed, permissionsAt } from "./rbac.js";
 import { eventsAdmin } from "./eventsAdmin.js";
 
 const KNOWN_PROVIDERS = ["microsoft.apimanagement", "microsoft.eventhub", "microsoft.authorization", "microsoft.resources"];
@@ -23,7 +25,7 @@ function armAudiences(armBase: string): string[] {
 }
 
 /** `Provider/type/subtype` of the last provider segment in a path (for errors and RBAC actions). */
-export function resourceTypeOf(path: string): { namespace: string; type: string } {
+function resourceTypeOf(path: string): { namespace: string; type: string } {
   const segs = path.split("/").filter(Boolean);
   const i = segs.map((s) => s.toLowerCase()).lastIndexOf("providers");
   if (i < 0) {
@@ -69,7 +71,7 @@ export class ArmServer {
       return;
     }
     const fault = this.counters.take(req.method, req.path);
-    if (fault?.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
+    if (fault?.delayMs) await sleep(fault.delayMs);
     if (fault?.reset) {
       this.counters.count(req.method, req.path, 0);
       raw.socket.destroy();
@@ -166,16 +168,20 @@ export class ArmServer {
     return challenge("invalid_token", "The access token is invalid.", "InvalidAuthenticationToken", "The access token is invalid.");
   }
 
-  /** RBAC: the reader app has Reader (`*\/read`) only, so every write and action is denied. */
+  /**
+   * RBAC on writes: a PUT, PATCH, DELETE or POST action is allowed when one of the caller's role
+   * assignments at or above the path grants its action; otherwise Azure's 403. Reads are not
+   * enforced: the checks aeg makes are about writes, and the tenant's applications all may read.
+   */
   private authorize(req: Req): Reply | undefined {
-    const s = this.ctx.state;
-    if (req.caller?.objectId !== s.apps.reader.objectId) return undefined;
     if (req.method === "GET" || req.method === "HEAD") return undefined;
-    const scope = req.path;
+    const caller = req.caller!;
+    const action = actionOf(req.method, req.path);
+    if (allowed(permissionsAt(this.ctx.state, caller.objectId, req.path), action)) return undefined;
     return armError(
       403,
       "AuthorizationFailed",
-      `The client '${s.apps.reader.clientId}' with object id '${s.apps.reader.objectId}' does not have authorization to perform action '${actionOf(req.method, req.path)}' over scope '${scope}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
+      `The client '${caller.appId}' with object id '${caller.objectId}' does not have authorization to perform action '${action}' over scope '${req.path}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
     );
   }
 

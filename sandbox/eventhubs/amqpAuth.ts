@@ -6,9 +6,9 @@ import { verifyToken, type EntraContext } from "../entra.js";
 import type { EhNamespace, TenantState } from "../store.js";
 import type { EventStore } from "./store.js";
 
-export const SAS_KEY_NAME = "RootManageSharedAccessKey";
-export const JWT_TOKEN_TYPE = "jwt";
-export const SAS_TOKEN_TYPE = "servicebus.windows.net:sastoken";
+const SAS_KEY_NAME = "RootManageSharedAccessKey";
+const JWT_TOKEN_TYPE = "jwt";
+const SAS_TOKEN_TYPE = "servicebus.windows.net:sastoken";
 
 const DATA_OWNER = "f526a384-b230-433a-b45c-95f59c4a2dec";
 const DATA_SENDER = "2b629674-e913-4c01-ae53-ef4638d8f975";

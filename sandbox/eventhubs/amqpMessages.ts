@@ -5,7 +5,7 @@ import rhea from "rhea";
 import type { EventPropertyValue, StoredEvent } from "./store.js";
 
 /** Message format of an Event Hubs batch: the body's data sections are encoded messages. */
-export const BATCH_FORMAT = 0x80013700;
+const BATCH_FORMAT = 0x80013700;
 
 const { message, types } = rhea;
 

@@ -42,7 +42,7 @@ export interface EventStoreState {
 /** Called with each event appended to the hub a listener subscribed to. */
 export type EventListener = (event: StoredEvent) => void;
 
-export const MAX_EVENTS_PER_HUB = 10_000;
+const MAX_EVENTS_PER_HUB = 10_000;
 
 export interface AppendOptions {
   partitionId?: string;

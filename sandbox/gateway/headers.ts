@@ -1,7 +1,7 @@
 // Header bags with HTTP's case-insensitive names, and set-header's exists-action semantics.
 export type HeaderBag = Record<string, string[]>;
 
-export function findName(h: HeaderBag, name: string): string | undefined {
+function findName(h: HeaderBag, name: string): string | undefined {
   const l = name.toLowerCase();
   return Object.keys(h).find((k) => k.toLowerCase() === l);
 }
@@ -11,12 +11,12 @@ export function getHeader(h: HeaderBag, name: string): string[] | undefined {
   return k === undefined ? undefined : h[k];
 }
 
-export function deleteHeader(h: HeaderBag, name: string): void {
+function deleteHeader(h: HeaderBag, name: string): void {
   const k = findName(h, name);
   if (k !== undefined) delete h[k];
 }
 
-export function setHeader(h: HeaderBag, name: string, values: string[]): void {
+function setHeader(h: HeaderBag, name: string, values: string[]): void {
   deleteHeader(h, name);
   h[name] = values;
 }

@@ -257,7 +257,7 @@ function strOrUndef(v: unknown): string | undefined {
 }
 
 /** API by longest path prefix, then operation by method and urlTemplate. */
-export function matchOperation(svc: ApimService, segs: string[], method: string): { api: ApiRecord; op: Operation; suffix: string; params: Record<string, string> } | undefined {
+function matchOperation(svc: ApimService, segs: string[], method: string): { api: ApiRecord; op: Operation; suffix: string; params: Record<string, string> } | undefined {
   const lower = segs.map((s) => s.toLowerCase());
   let best: { api: ApiRecord; len: number } | undefined;
   for (const api of Object.values(svc.apis)) {

@@ -38,7 +38,7 @@ export interface SandboxHosts {
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
 
 /** Where a URL really goes in the sandbox; undefined = unreachable (no internet). */
-export function routeUrl(url: URL, hosts: SandboxHosts): URL | undefined {
+function routeUrl(url: URL, hosts: SandboxHosts): URL | undefined {
   const host = url.hostname.toLowerCase();
   const onto = (base: string) => new URL(url.pathname + url.search, base);
   if (host === "login.microsoftonline.com" || host === "sts.windows.net") return onto(hosts.authority());

@@ -6,7 +6,7 @@ import { TOKEN_LIFETIME_S, type EntraContext } from "../entra.js";
 import { hasOverage, type Agent, type GovernanceSeed, type Persona } from "./personas.js";
 import { UnknownPersonaError, mintPersonaToken, resolvePersona } from "./tokens.js";
 
-export interface PersonaSummary {
+interface PersonaSummary {
   name: string;
   displayName: string;
   upn: string;
@@ -21,7 +21,7 @@ export interface PersonaSummary {
   alsoExercises: NonNullable<Persona["alsoExercises"]>;
 }
 
-export function summarize(p: Persona): PersonaSummary {
+function summarize(p: Persona): PersonaSummary {
   return {
     name: p.name,
     displayName: p.displayName,

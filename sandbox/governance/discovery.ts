@@ -4,13 +4,14 @@
 import fs from "node:fs";
 import https from "node:https";
 import path from "node:path";
-import { LOCK_FILE, pidAlive, writeAtomic } from "../store.js";
+import { holderAlive, lockHolder } from "../lock.js";
+import { writeAtomic } from "../state-dir.js";
 import type { PersonaTokenRequest } from "./tokens.js";
 
 export const SERVER_FILE = "server.json";
 
-export interface ServerInfo {
-  pid: number;
+/** What any local process may know of a sandbox: its listeners, CA file and tenant; no secret. */
+export interface PublicInfo {
   arm: string;
   authority: string;
   graph: string;
@@ -20,7 +21,11 @@ export interface ServerInfo {
   tenantId: string;
 }
 
-export function writeServerInfo(stateDir: string, info: Omit<ServerInfo, "pid">): void {
+export interface ServerInfo extends PublicInfo {
+  pid: number;
+}
+
+export function writeServerInfo(stateDir: string, info: PublicInfo): void {
   writeAtomic(path.join(stateDir, SERVER_FILE), JSON.stringify({ pid: process.pid, ...info }, null, 2));
 }
 
@@ -43,17 +48,12 @@ function readJson<T>(file: string): T | undefined {
 export function runningServer(stateDir: string): ServerInfo | undefined {
   const info = readJson<ServerInfo>(path.join(stateDir, SERVER_FILE));
   if (!info) return undefined;
-  let lockPid: number;
-  try {
-    lockPid = Number(fs.readFileSync(path.join(stateDir, LOCK_FILE), "utf8").trim());
-  } catch {
-    return undefined;
-  }
-  return lockPid === info.pid && pidAlive(lockPid) ? info : undefined;
+  const holder = lockHolder(stateDir);
+  return holder && holder.pid === info.pid && holderAlive(holder) ? info : undefined;
 }
 
 /** POSTs JSON over TLS trusting only the sandbox CA (no change to the process's trust store). */
-export function postJson(url: string, caFile: string, body: unknown): Promise<{ status: number; json: unknown }> {
+function postJson(url: string, caFile: string, body: unknown): Promise<{ status: number; json: unknown }> {
   const ca = fs.readFileSync(caFile, "utf8");
   const text = JSON.stringify(body);
   return new Promise((resolve, reject) => {

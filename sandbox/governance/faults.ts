@@ -2,6 +2,7 @@
 // `POST /_sandbox/faults` so tests can drive the gateway's failure paths (store unreachable, slow
 // past the send-request timeout, 5xx, throttled). Unlike ARM's per-request faults these are modes:
 // they stay until `ok` clears them, because a gateway test makes many reads per scenario.
+import { setTimeout as sleep } from "node:timers/promises";
 import { json, type Reply, type Req } from "../http.js";
 
 export type FaultMode = "ok" | "down" | "slow" | "error" | "throttle";
@@ -52,7 +53,7 @@ export class ListenerFaults {
       case "down":
         return { status: 0, reset: true };
       case "slow":
-        await new Promise((r) => setTimeout(r, s.delayMs ?? 0));
+        await sleep(s.delayMs ?? 0);
         return undefined;
       case "error":
         return this.bodies.error(s.status ?? 503);

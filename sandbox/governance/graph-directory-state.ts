@@ -5,9 +5,10 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { TenantState } from "../store.js";
 
-export { GRAPH_APP_ID } from "./graph.js";
-export const PRIVILEGED_ROLE_ADMINISTRATOR = "e8611ab8-c189-46e8-94e1-60213ab1f814";
-export const GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10";
+/** Microsoft Graph's application id, the same in every tenant (its service principal's id is not). */
+export const GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000";
+const PRIVILEGED_ROLE_ADMINISTRATOR = "e8611ab8-c189-46e8-94e1-60213ab1f814";
+const GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10";
 
 /** Microsoft Graph's application roles that matter here; ids as Microsoft publishes them. */
 export const GRAPH_APP_ROLES = [

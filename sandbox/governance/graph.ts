@@ -6,9 +6,9 @@ import { header, json, type Reply, type Req, type Router } from "../http.js";
 import type { EntraContext, TokenClaims } from "../entra.js";
 import { checkBearer } from "./auth.js";
 import { ListenerFaults } from "./faults.js";
+import { GRAPH_APP_ID } from "./graph-directory-state.js";
 import type { GovernanceSeed } from "./personas.js";
 
-export const GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000";
 const MAX_GROUP_IDS = 20;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -34,7 +34,7 @@ function pairwiseSub(oid: string, audience: string): string {
   return createHash("sha256").update(`${oid}|${audience}`).digest("base64url").slice(0, 43);
 }
 
-export function personaClaims(ctx: EntraContext, persona: Persona, audience: string, version: TokenVersion): Record<string, unknown> {
+function personaClaims(ctx: EntraContext, persona: Persona, audience: string, version: TokenVersion): Record<string, unknown> {
   const tid = ctx.state.tenantId;
   const [given, ...rest] = persona.displayName.split(" ");
   const claims: Record<string, unknown> = {

@@ -3,6 +3,7 @@ import type { RunOptions } from "../engine/step.js";
 import { assertTemplatesValid } from "../policy/template-lint.js";
 import { loadTemplates, type TemplateSet } from "../policy/templates.js";
 import { SETUP_STEPS } from "../steps/index.js";
+import { STEP_ROLES } from "../steps/roles.js";
 import { TEARDOWN_STEPS } from "../steps/teardown/index.js";
 import type { Session } from "./session.js";
 
@@ -15,10 +16,11 @@ interface Run {
  * The setup engine of a session, built the same way for `setup` and `doctor`: the templates are
  * loaded and linted first, so a broken one stops the run before any read or write.
  */
-export async function setupEngine(session: Session, events: EngineEvents, run: Run): Promise<Engine> {
-  const templates = await loadTemplates(session.templatesDir);
+export async function setupEngine(session: Session, events: EngineEvents, run: Run & { templates?: TemplateSet }): Promise<Engine> {
+  // A saved plan brings the templates it was made with; otherwise they are read from disk.
+  const templates = run.templates ?? (await loadTemplates(session.templatesDir));
   assertTemplatesValid(templates, session.config, session.cloud);
-  return new Engine(SETUP_STEPS, baseContext(session, templates, run), events);
+  return new Engine(SETUP_STEPS, baseContext(session, templates, run), events, STEP_ROLES);
 }
 
 /**
@@ -26,7 +28,7 @@ export async function setupEngine(session: Session, events: EngineEvents, run: R
  * templates stand in (a broken or missing templatesDir must not stop a teardown).
  */
 export async function teardownEngine(session: Session, events: EngineEvents, run: Run): Promise<Engine> {
-  return new Engine(TEARDOWN_STEPS, baseContext(session, await loadTemplates(), run), events);
+  return new Engine(TEARDOWN_STEPS, baseContext(session, await loadTemplates(), run), events, STEP_ROLES);
 }
 
 function baseContext(session: Session, templates: TemplateSet, run: Run): BaseContext {

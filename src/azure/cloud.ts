@@ -2,12 +2,7 @@
  * Where each Azure service lives. Nothing in aeg is wired to management.azure.com: every client
  * takes its endpoint and token audience from the profile of the configured cloud.
  */
-/**
- * The clouds aeg knows: Azure's three, `custom` (an Azure Stack Hub, a private cloud) and
- * `sandbox` (aeg's embedded local tenant). The configuration schema takes its list from here.
- */
-export const CLOUD_NAMES = ["AzureCloud", "AzureUSGovernment", "AzureChinaCloud", "custom", "sandbox"] as const;
-export type CloudName = (typeof CLOUD_NAMES)[number];
+import type { CloudName } from "../config/schema.js";
 
 export interface CloudProfile {
   name: CloudName;
@@ -67,6 +62,11 @@ const KNOWN: Partial<Record<CloudName, CloudProfile>> = {
     serviceBusSuffix: "servicebus.chinacloudapi.cn",
   },
 };
+
+/** One of Azure's own clouds (not custom, not the sandbox). */
+export function isKnownCloud(name: string): boolean {
+  return Object.hasOwn(KNOWN, name);
+}
 
 export interface CloudSettings {
   name: CloudName;

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import type { TokenCredential } from "@azure/core-auth";
 import { ClientSecretCredential, DefaultAzureCredential } from "@azure/identity";
 import { ConfigError } from "../errors.js";
-import type { CloudProfile } from "./cloud.js";
+import { isKnownCloud, type CloudProfile } from "./cloud.js";
 
 export interface AuthSettings {
   /** Unset only before a tenant is known (aeg init signs in to list the caller's subscriptions). */
@@ -18,7 +18,7 @@ export interface AuthSettings {
  */
 export async function makeCredential(cloud: CloudProfile, auth: AuthSettings): Promise<TokenCredential> {
   // Only public clouds have instance discovery; a custom authority would fail it.
-  const disableInstanceDiscovery = !["AzureCloud", "AzureUSGovernment", "AzureChinaCloud"].includes(cloud.name);
+  const disableInstanceDiscovery = !isKnownCloud(cloud.name);
   if (auth.clientSecretFile) {
     if (!auth.clientId) throw new ConfigError(["auth.clientId: required when auth.clientSecretFile is set"]);
     if (!auth.tenantId) throw new ConfigError(["tenantId: required when auth.clientSecretFile is set"]);

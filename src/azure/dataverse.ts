@@ -103,6 +103,12 @@ export class DataverseClient {
     return (await this.service.send("GET", "/WhoAmI")).body as { UserId: string; BusinessUnitId: string; OrganizationId: string };
   }
 
+  /** The `x-ms-dop-hint` on a WhoAmI answer: how many requests at once Dataverse recommends (as Microsoft's samples read it). */
+  async recommendedParallelism(): Promise<number | undefined> {
+    const hint = Number((await this.service.send("GET", "/WhoAmI")).headers.get("x-ms-dop-hint"));
+    return Number.isInteger(hint) && hint > 0 ? hint : undefined;
+  }
+
   async rootBusinessUnit(): Promise<string> {
     const [root] = await this.list<{ businessunitid: string }>(`/businessunits${q({ $select: "businessunitid,name", $filter: "_parentbusinessunitid_value eq null" })}`);
     if (!root) throw new Error("Dataverse returned no root business unit");
@@ -191,6 +197,11 @@ export class DataverseClient {
 
   async batch(body: string, boundary: string, headers: Record<string, string> = {}): Promise<ServiceResponse> {
     return this.service.sendText("POST", "/$batch", { text: body, contentType: `multipart/mixed; boundary=${boundary}` }, headers);
+  }
+
+  /** The bulk `UpsertMultiple` action on an entity set: one request for all `targets` (204 on success). */
+  async upsertMultiple(entitySet: string, targets: Array<Record<string, unknown>>, headers: Record<string, string> = {}): Promise<ServiceResponse> {
+    return this.service.send("POST", `/${entitySet}/Microsoft.Dynamics.CRM.UpsertMultiple`, { Targets: targets }, headers);
   }
 
   async rolePrivileges(roleId: string): Promise<RolePrivilege[]> {

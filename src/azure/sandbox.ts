@@ -2,6 +2,7 @@
  * The one door from the product into the embedded sandbox tenant. Loaded on demand, so a run
  * against Azure never pays for it at start-up.
  */
+import { statSync } from "node:fs";
 import path from "node:path";
 import { ExitCode, UserError } from "../errors.js";
 
@@ -12,6 +13,7 @@ import type { Sandbox as RunningSandbox } from "../../sandbox/index.js";
 export const DEFAULT_SANDBOX_DIR = path.join(".aeg", "sandbox");
 
 export async function startSandbox(opts: { stateDir: string; port?: number; apimActivationMs?: number }): Promise<RunningSandbox> {
+  requireDirectory(opts.stateDir);
   const sandbox = await import("../../sandbox/index.js");
   try {
     return await sandbox.startSandbox(opts);
@@ -23,6 +25,17 @@ export async function startSandbox(opts: { stateDir: string; port?: number; apim
   }
 }
 
+/** A state directory is a directory, or nothing yet (the sandbox makes it): a file there is a usage error. */
+function requireDirectory(stateDir: string): void {
+  let isDirectory = true;
+  try {
+    isDirectory = statSync(stateDir).isDirectory();
+  } catch {
+    // missing: made on start
+  }
+  if (!isDirectory) throw new UserError(`${stateDir}: is a file, not a sandbox state directory`, ExitCode.usage, "Name a directory (it is created when missing).");
+}
+
 /** Another live sandbox on the same state directory is a usage error (exit 2), not a bug. */
 function inUse(err: unknown): unknown {
   if (err instanceof Error && err.name === "SandboxInUseError") {
@@ -32,23 +45,31 @@ function inUse(err: unknown): unknown {
 }
 
 export async function resetSandbox(stateDir: string): Promise<void> {
+  requireDirectory(stateDir);
   const sandbox = await import("../../sandbox/index.js");
   await sandbox.resetSandbox(stateDir).catch((err: unknown) => {
     throw inUse(err);
   });
 }
 
-export interface SandboxPersona {
+/** A contract row a seeded persona exercises against an agent, and the answer the gateway owes. */
+export interface SandboxPersonaCheck {
+  agentId: string;
+  exercises: string;
+  expected: { status: number; denyReason: string; anomaly: boolean };
+  /** The expectation holds only for this token version, or only with the Graph fallback on/off. */
+  tokenVersion?: "v1" | "v2";
+  graphFallback?: boolean;
+}
+
+/** A seeded persona: its row against the first agent, and any further checks. */
+export interface SandboxPersona extends Omit<SandboxPersonaCheck, "agentId"> {
   name: string;
   displayName: string;
   oid: string;
   upn: string;
   groups: string[];
-  exercises: string;
-  expected: { status: number; denyReason: string; anomaly: boolean };
-  tokenVersion?: "v1" | "v2";
-  graphFallback?: boolean;
-  alsoExercises?: Array<{ agentId: string; exercises: string; expected: { status: number; denyReason: string; anomaly: boolean }; tokenVersion?: "v1" | "v2"; graphFallback?: boolean }>;
+  alsoExercises?: SandboxPersonaCheck[];
 }
 
 /** The seeded test personas and the agents the sandbox's governance store knows. */
@@ -59,12 +80,14 @@ export async function sandboxPersonas(): Promise<{ personas: SandboxPersona[]; a
 
 /** An access token for a persona, from the running sandbox on `stateDir` or one started for it. */
 export async function sandboxPersonaToken(stateDir: string, req: { persona: string; audience: string; version: "v1" | "v2" }): Promise<string> {
+  requireDirectory(stateDir);
   const sandbox = await import("../../sandbox/index.js");
   return sandbox.personaToken(stateDir, req);
 }
 
 /** The sandbox's endpoints: the running server's, or (ports are stable) those it will listen on. */
 export async function sandboxEndpoints(stateDir: string): Promise<{ gateway: string; authority: string; running: boolean }> {
+  requireDirectory(stateDir);
   const sandbox = await import("../../sandbox/index.js");
   const server = sandbox.runningServer(stateDir);
   if (server) return { gateway: server.gateway, authority: server.authority, running: true };

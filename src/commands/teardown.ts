@@ -9,7 +9,7 @@ import { appliedWrites, pending, type StepReport } from "../engine/change.js";
 import { refusal } from "../engine/runner.js";
 import { ExitCode, UserError } from "../errors.js";
 import { publicSteps } from "../render/envelope.js";
-import { appliedSummary, planLines } from "../render/plan-text.js";
+import { appliedSummary, planReport } from "../render/plan-text.js";
 import { makeReporter, outputMode } from "../render/reporters.js";
 
 interface TeardownResult extends CommandResult {
@@ -60,7 +60,7 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage, confirmation o
       const engine = await teardownEngine(session, reporter, { options: { recoverSoftDeleted: false, purgeSoftDeleted: Boolean(flags.purge) }, signal: abort.signal });
       reporter.say(`Reading what aeg made for ${name} (${session.cloud.sandbox ? "sandbox" : session.cloud.name}, environment ${session.environment})...`);
       const plan = await engine.plan();
-      planLines(plan).forEach((line) => reporter.say(line));
+      planReport(plan).forEach((line) => reporter.say(line));
       const writes = plan.flatMap((r) => pending(r.changes)).length;
       const result = (status: string, steps: StepReport[], exitCode: number = ExitCode.ok, extra: Partial<TeardownResult> = {}): TeardownResult => ({
         status,

@@ -3,6 +3,7 @@
  * function, so a plan survives `JSON.stringify`/`JSON.parse` whole and can be shown, saved and
  * applied later. The action says what; `note` says why; rendering lives in src/render.
  */
+import { createHash } from "node:crypto";
 import type { ExitCode } from "../errors.js";
 
 export type SetupStepId = "resource-group" | "apim" | "named-values" | "telemetry" | "fragments" | "api" | "retired-agents" | "decision-log" | "dataverse-access" | "graph-grant";
@@ -59,6 +60,11 @@ export interface Change<Op = unknown> {
   /** Writes to the APIM instance go through one queue: APIM answers overlapping writes with 409. */
   apimWrite?: boolean;
   op?: Op;
+  /**
+   * What aeg saw of the resource while planning (`seen()`): a saved plan is stale when a fresh
+   * read sees something else. Never the entity itself, so never a secret.
+   */
+  seen?: string;
 }
 
 /** What a step tells later ones (ids, principal ids), derived from live state only. */
@@ -97,8 +103,8 @@ export function blockedChanges(reports: StepReport[]): Change[] {
 
 // ---- the few shapes every step uses ----
 
-export function inSync(resource: string): Change<never> {
-  return { action: "ok", resource, fields: [] };
+export function inSync(resource: string, observed?: unknown): Change<never> {
+  return { action: "ok", resource, fields: [], ...(observed !== undefined ? { seen: seen(observed) } : {}) };
 }
 
 /** The one way to say "not applicable here". */
@@ -109,4 +115,25 @@ export function skipped(resource: string, why: string): Change<never> {
 /** A change aeg refuses to make, known while planning: `why` names the field at fault. */
 export function blocked(resource: string, why: string, exitCode: ExitCode, hint: string, fields: FieldChange[] = []): Change<never> {
   return { action: "blocked", resource, fields, note: why, hint, exitCode };
+}
+
+/**
+ * A fingerprint of what was observed of one resource: its ETag where the API gives one, else the
+ * SHA-256 of its fields (keys sorted, so the same entity always gives the same digest). `absent`
+ * when there was nothing.
+ */
+export function seen(entity: unknown): string {
+  if (entity === undefined || entity === null) return "absent";
+  const etag = typeof entity === "object" ? ((entity as { etag?: unknown; eTag?: unknown }).etag ?? (entity as { eTag?: unknown }).eTag) : undefined;
+  if (typeof etag === "string" && etag) return `etag:${etag}`;
+  return `sha256:${createHash("sha256").update(stableJson(entity)).digest("hex")}`;
+}
+
+/** JSON with object keys sorted: equal values, equal text. Maps and Dates as JSON knows them. */
+export function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v instanceof Map) return Object.fromEntries(v);
+    if (v && typeof v === "object" && !Array.isArray(v)) return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return v;
+  });
 }

@@ -4,7 +4,6 @@ import { UserError } from "../errors.js";
 import { blockedChanges, pending, type Change, type StepId, type StepOutputs, type StepReport } from "./change.js";
 import { levels, SerialQueue } from "./graph.js";
 import { appliedStatus, planStatus } from "./plan.js";
-import { STEP_ROLES } from "../steps/roles.js";
 import type { RunContext, Step, Write } from "./step.js";
 
 export interface EngineEvents {
@@ -29,6 +28,8 @@ export class Engine {
     readonly steps: readonly Step[],
     private readonly base: BaseContext,
     private readonly events: EngineEvents,
+    /** The role each step needs, named in permission errors. */
+    private readonly roles: Readonly<Record<StepId, string>>,
   ) {}
 
   /** Observe and plan every step. Throws a user error when a read is refused. */
@@ -58,7 +59,7 @@ export class Engine {
       try {
         await step.preflight(this.context(step, outputs));
       } catch (err) {
-        throw explainAzureError(err, step.id, STEP_ROLES[step.id]);
+        throw explainAzureError(err, step.id, this.roles[step.id]);
       }
     }
   }
@@ -109,7 +110,7 @@ export class Engine {
             await this.base.journal.record(step.id, { status: "done", outputs: verified.outputs });
             finish(step, { id: step.id, title: step.title, status: appliedStatus(planStatus(writes)), changes: current.changes, outputs: verified.outputs });
           } catch (err) {
-            const error = explainAzureError(err, step.id, STEP_ROLES[step.id]);
+            const error = explainAzureError(err, step.id, this.roles[step.id]);
             await this.base.journal.record(step.id, { status: "failed", error: error.message }).catch(() => undefined);
             this.failures.set(step.id, error);
             finish(step, { id: step.id, title: step.title, status: "failed", changes: current.changes, error: error.message });
@@ -139,7 +140,7 @@ export class Engine {
       const changes = step.plan(desired, observed);
       return { id: step.id, title: step.title, status: planStatus(changes), changes, outputs: step.outputs(desired, observed) };
     } catch (err) {
-      throw explainAzureError(err, step.id, STEP_ROLES[step.id]);
+      throw explainAzureError(err, step.id, this.roles[step.id]);
     }
   }
 

@@ -47,7 +47,7 @@ export function canonicalizeFragment(xml: string): string {
 }
 
 /** True when the document's root is `<fragment>`; such documents are compared as fragments. */
-export function isFragmentXml(xml: string): boolean {
+function isFragmentXml(xml: string): boolean {
   return /^(?:\s|<\?[\s\S]*?\?>|<!--[\s\S]*?-->)*<fragment[\s/>]/.test(xml.replace(/^\uFEFF/, ""));
 }
 

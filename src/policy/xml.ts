@@ -49,7 +49,7 @@ const ENTITY = /^&(?:#[0-9]+|#x[0-9A-Fa-f]+|[A-Za-z]+);/;
 const NAMED_ENTITIES: Record<string, string> = { lt: "<", gt: ">", amp: "&", quot: '"', apos: "'" };
 
 /** Line endings → LF, BOM dropped. Offsets keep their line/column meaning. */
-export function normaliseNewlines(text: string): string {
+function normaliseNewlines(text: string): string {
   return text.replace(/^\uFEFF/, "").replace(/\r\n?/g, "\n");
 }
 
@@ -235,26 +235,36 @@ class Reader {
     const s = this.src;
     let out = "";
     while (this.pos < s.length && s[this.pos] !== "<") {
-      const c = s[this.pos]!;
-      if (inElement && c === "@" && (s[this.pos + 1] === "(" || s[this.pos + 1] === "{")) {
-        const expr = scanExpression(s, this.pos);
-        if (expr) {
-          out += expr.text;
-          this.pos = expr.end;
-          continue;
-        }
-      }
-      if (c === "&") {
-        const e = entityAt(s, this.pos);
-        if (!e) this.fail("'&' must start an entity such as &amp;", this.pos);
-        out += e.text;
-        this.pos += e.length;
+      const special = this.readEntityOrExpression(inElement);
+      if (special !== undefined) {
+        out += special;
         continue;
       }
-      out += c;
+      out += s[this.pos]!;
       this.pos++;
     }
     return out;
+  }
+
+  /**
+   * An entity (`&amp;`), or with `expressions` an `@(…)`/`@{…}` policy expression, at the cursor:
+   * its text (entities decoded, expressions verbatim), the cursor moved past it. Undefined if neither.
+   */
+  private readEntityOrExpression(expressions: boolean): string | undefined {
+    const s = this.src;
+    const c = s[this.pos];
+    if (expressions && c === "@" && (s[this.pos + 1] === "(" || s[this.pos + 1] === "{")) {
+      const expr = scanExpression(s, this.pos);
+      if (expr) {
+        this.pos = expr.end;
+        return expr.text;
+      }
+    }
+    if (c !== "&") return undefined;
+    const e = entityAt(s, this.pos);
+    if (!e) this.fail("'&' must start an entity such as &amp;", this.pos);
+    this.pos += e.length;
+    return e.text;
   }
 
   private readStartTag(): { element: XmlElement; selfClosing: boolean } {
@@ -303,20 +313,10 @@ class Reader {
         this.pos++;
         return out;
       }
-      if (c === "@" && (s[this.pos + 1] === "(" || s[this.pos + 1] === "{")) {
-        const expr = scanExpression(s, this.pos);
-        if (expr) {
-          out += expr.text;
-          this.pos = expr.end;
-          continue;
-        }
-      }
       if (c === "<") this.fail("'<' is not allowed in an attribute value outside an expression", this.pos);
-      if (c === "&") {
-        const e = entityAt(s, this.pos);
-        if (!e) this.fail("'&' must start an entity such as &amp;", this.pos);
-        out += e.text;
-        this.pos += e.length;
+      const special = this.readEntityOrExpression(true);
+      if (special !== undefined) {
+        out += special;
         continue;
       }
       // Literal newlines are kept (no XML attribute-value normalisation): APIM keeps them and

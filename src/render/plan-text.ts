@@ -43,9 +43,9 @@ export function planSummary(reports: StepReport[]): string {
     .join(", ");
 }
 
-/** The plan as shown before asking: a heading, the steps, and the counts. */
-export function planLines(reports: StepReport[]): string[] {
-  return ["Plan:", ...formatPlan(reports).map((line) => `  ${line}`), `  ${planSummary(reports)}`];
+/** The plan as setup, `--dry-run` and `aeg plan` show it. */
+export function planReport(plan: StepReport[]): string[] {
+  return ["Plan:", ...formatPlan(plan).map((line) => `  ${line}`), `  ${planSummary(plan)}`];
 }
 
 /**

@@ -2,23 +2,23 @@ import type { ApiContract, OperationContract } from "@azure/arm-apimanagement";
 import { createPipelineRequest, RestError } from "@azure/core-rest-pipeline";
 import { orMissing } from "../azure/errors.js";
 import type { Config } from "../config/schema.js";
-import { inSync, type Change } from "../engine/change.js";
+import { inSync, seen, type Change } from "../engine/change.js";
 import { diffFields } from "../engine/plan.js";
 import { defineStep, type RunContext } from "../engine/step.js";
 import { agentSlug } from "../policy/agent-slug.js";
 import { POLICY_FORMAT } from "../policy/format.js";
-import { policyChange } from "../policy/policy-change.js";
+import { policyChange, type StoredPolicy } from "../policy/policy-change.js";
 import { renderOperationPolicy } from "../policy/templates.js";
 import { apimReady } from "./apim-state.js";
 
-export interface ApiObserved {
-  api?: ApiContract;
+interface ApiObserved {
+  api?: ApiContract & { eTag?: string };
   operations: Map<string, OperationContract>;
-  apiPolicy?: string;
-  operationPolicies: Map<string, string>;
+  apiPolicy?: StoredPolicy;
+  operationPolicies: Map<string, StoredPolicy>;
 }
 
-export interface DesiredOperation {
+interface DesiredOperation {
   id: string;
   agentId: string;
   slug: string;
@@ -45,15 +45,16 @@ interface DesiredApi {
 
 type OperationBody = { displayName: string; method: string; urlTemplate: string; description: string };
 
+/** `ifMatch`: the ETag an update was planned against; APIM answers 412 if the entity changed since. */
 type ApiOp =
-  | { kind: "api"; body: ApiBody }
+  | { kind: "api"; body: ApiBody; ifMatch?: string }
   | { kind: "operation"; id: string; body: OperationBody }
   | { kind: "delete-operation"; id: string }
-  | { kind: "api-policy"; value: string }
-  | { kind: "operation-policy"; id: string; value: string };
+  | { kind: "api-policy"; value: string; ifMatch?: string }
+  | { kind: "operation-policy"; id: string; value: string; ifMatch?: string };
 
 /** One operation per agent: the operation, not the caller, decides which agent a request is for. */
-export function desiredOperations(config: Config): DesiredOperation[] {
+function desiredOperations(config: Config): DesiredOperation[] {
   return config.agents.map((agent) => {
     const slug = agentSlug(agent.id);
     return { id: agent.operationId ?? slug, agentId: agent.id, slug, displayName: `Agent ${agent.id}`, method: "POST", urlTemplate: `/${slug}` };
@@ -92,7 +93,7 @@ export const apiStep = defineStep<DesiredApi, ApiObserved, ApiOp>({
       readApiPolicy(ctx, desired.apiId),
       ...[...observed.operations.keys()].map(async (opId) => {
         const policy = await orMissing(client.apiOperationPolicy.get(resourceGroup, apim.name, desired.apiId, opId, "policy", { format: POLICY_FORMAT }));
-        if (policy?.value !== undefined) observed.operationPolicies.set(opId, policy.value);
+        if (policy?.value !== undefined) observed.operationPolicies.set(opId, { value: policy.value, ...(policy.eTag ? { etag: policy.eTag } : {}) });
       }),
     ]);
     observed.apiPolicy = apiPolicy;
@@ -103,15 +104,15 @@ export const apiStep = defineStep<DesiredApi, ApiObserved, ApiOp>({
     const { apiId } = desired;
     const wanted = new Set(desired.operations.map((o) => o.id));
     return [
-      apiChange(desired, observed.api),
-      ...desired.operations.map((op) => operationChange(apiId, op, observed.operations.get(op.id))),
+      { ...apiChange(desired, observed.api), seen: seen(observed.api) },
+      ...desired.operations.map((op) => ({ ...operationChange(apiId, op, observed.operations.get(op.id)), seen: seen(observed.operations.get(op.id)) })),
       // Operations aeg did not ask for would let a caller reach the backend past the per-agent wiring.
       ...[...observed.operations.keys()]
         .filter((id) => !wanted.has(id))
-        .map((id): Change<ApiOp> => ({ action: "delete", resource: `apis/${apiId}/operations/${id}`, fields: [], apimWrite: true, op: { kind: "delete-operation", id } })),
-      policyChange<ApiOp>(`apis/${apiId}/policies/policy`, desired.apiPolicy, observed.apiPolicy, { kind: "api-policy", value: desired.apiPolicy }),
+        .map((id): Change<ApiOp> => ({ action: "delete", resource: `apis/${apiId}/operations/${id}`, fields: [], apimWrite: true, op: { kind: "delete-operation", id }, seen: seen(observed.operations.get(id)) })),
+      policyChange<Extract<ApiOp, { kind: "api-policy" }>>(`apis/${apiId}/policies/policy`, desired.apiPolicy, observed.apiPolicy, { kind: "api-policy", value: desired.apiPolicy }),
       ...desired.operations.map((op) =>
-        policyChange<ApiOp>(`apis/${apiId}/operations/${op.id}/policies/policy`, op.policy, observed.operationPolicies.get(op.id), { kind: "operation-policy", id: op.id, value: op.policy }),
+        policyChange<Extract<ApiOp, { kind: "operation-policy" }>>(`apis/${apiId}/operations/${op.id}/policies/policy`, op.policy, observed.operationPolicies.get(op.id), { kind: "operation-policy", id: op.id, value: op.policy }),
       ),
     ];
   },
@@ -121,7 +122,7 @@ export const apiStep = defineStep<DesiredApi, ApiObserved, ApiOp>({
     const client = ctx.clients.apim;
     switch (op.kind) {
       case "api":
-        await client.api.beginCreateOrUpdateAndWait(resourceGroup, apim.name, gateway.apiId, op.body, { updateIntervalInMs: ctx.pollIntervalMs });
+        await client.api.beginCreateOrUpdateAndWait(resourceGroup, apim.name, gateway.apiId, op.body, { updateIntervalInMs: ctx.pollIntervalMs, ...(op.ifMatch ? { ifMatch: op.ifMatch } : {}) });
         return;
       case "operation":
         await client.apiOperation.createOrUpdate(resourceGroup, apim.name, gateway.apiId, op.id, op.body);
@@ -130,10 +131,10 @@ export const apiStep = defineStep<DesiredApi, ApiObserved, ApiOp>({
         await client.apiOperation.delete(resourceGroup, apim.name, gateway.apiId, op.id, "*");
         return;
       case "api-policy":
-        await client.apiPolicy.createOrUpdate(resourceGroup, apim.name, gateway.apiId, "policy", { value: op.value, format: POLICY_FORMAT });
+        await client.apiPolicy.createOrUpdate(resourceGroup, apim.name, gateway.apiId, "policy", { value: op.value, format: POLICY_FORMAT }, op.ifMatch ? { ifMatch: op.ifMatch } : {});
         return;
       case "operation-policy":
-        await client.apiOperationPolicy.createOrUpdate(resourceGroup, apim.name, gateway.apiId, op.id, "policy", { value: op.value, format: POLICY_FORMAT });
+        await client.apiOperationPolicy.createOrUpdate(resourceGroup, apim.name, gateway.apiId, op.id, "policy", { value: op.value, format: POLICY_FORMAT }, op.ifMatch ? { ifMatch: op.ifMatch } : {});
         return;
     }
   },
@@ -145,7 +146,7 @@ export const apiStep = defineStep<DesiredApi, ApiObserved, ApiOp>({
  * The API-scope policy as stored. Read with a plain request: the SDK's `apiPolicy.get`
  * parses the JSON answer with XML names and drops `value` (Azure/azure-sdk-for-js#31566).
  */
-async function readApiPolicy(ctx: RunContext, apiId: string): Promise<string | undefined> {
+async function readApiPolicy(ctx: RunContext, apiId: string): Promise<StoredPolicy | undefined> {
   const { subscriptionId, resourceGroup, apim } = ctx.config;
   const client = ctx.clients.apim;
   const url =
@@ -159,10 +160,12 @@ async function readApiPolicy(ctx: RunContext, apiId: string): Promise<string | u
   if (response.status !== 200) {
     throw new RestError(body.error?.message ?? `GET API policy answered ${response.status}`, { statusCode: response.status, code: body.error?.code, request, response });
   }
-  return body.properties?.value;
+  const value = body.properties?.value;
+  const etag = response.headers.get("etag");
+  return value === undefined ? undefined : { value, ...(etag ? { etag } : {}) };
 }
 
-function apiChange(desired: DesiredApi, live: ApiContract | undefined): Change<ApiOp> {
+function apiChange(desired: DesiredApi, live: ApiObserved["api"]): Change<ApiOp> {
   const fields = diffFields({ ...desired.body }, live as Record<string, unknown> | undefined);
   const resource = `apis/${desired.apiId}`;
   if (live && fields.length === 0) return inSync(resource);
@@ -171,7 +174,7 @@ function apiChange(desired: DesiredApi, live: ApiContract | undefined): Change<A
     resource,
     fields: live ? fields : [{ field: "path", to: desired.body.path }, { field: "serviceUrl", to: desired.body.serviceUrl }],
     apimWrite: true,
-    op: { kind: "api", body: desired.body },
+    op: { kind: "api", body: desired.body, ...(live?.eTag ? { ifMatch: live.eTag } : {}) },
   };
 }
 

@@ -1,4 +1,4 @@
-import type { Change } from "../engine/change.js";
+import type { Change, FieldChange } from "../engine/change.js";
 import { blocked } from "../engine/change.js";
 import type { PlanInput, RunContext } from "../engine/step.js";
 import { ExitCode, UserError } from "../errors.js";
@@ -21,8 +21,10 @@ export function gatewayIdentity(input: Pick<PlanInput, "outputs">): GatewayIdent
   return apim?.identity === "blocked" ? { state: "blocked" } : { state: "pending" };
 }
 
-/** Shown in a plan where the principal id is known only once apim has run. */
-export const PRINCIPAL_AFTER_APPLY = "(the APIM identity, once it exists)";
+/** The principal a grant is for, as the plan shows it: the id, or what it will be once apim has run. */
+export function principalField(identity: GatewayIdentity): FieldChange {
+  return { field: "principalId", to: identity.state === "ready" ? identity.principalId : "(the APIM identity, once it exists)" };
+}
 
 /** A change that needs the identity when the apim step will not provide it. */
 export function waitsOnBlockedIdentity(resource: string): Change<never> {

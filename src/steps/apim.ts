@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ApiManagementServiceResource, DeletedServiceContract } from "@azure/arm-apimanagement";
 import { orMissing } from "../azure/errors.js";
-import { blocked, inSync, type Change, type FieldChange } from "../engine/change.js";
+import { blocked, inSync, seen, type Change, type FieldChange } from "../engine/change.js";
 import { defineStep, type RunContext } from "../engine/step.js";
 import { ExitCode, UserError } from "../errors.js";
 import { AEG_RESOURCE_TAGS } from "./ownership.js";
 
-export interface ApimObserved {
+interface ApimObserved {
   service?: ApiManagementServiceResource;
   deleted?: DeletedServiceContract;
 }
@@ -66,43 +66,8 @@ export const apimStep = defineStep<DesiredService, ApimObserved, ApimOp>({
     return deleted ? { deleted } : {};
   },
 
-  plan(desired, { service, deleted }) {
-    const resource = `service/${desired.name}`;
-    if (!service && deleted) return [softDeletedChange(desired, deleted)];
-    if (!service) {
-      return [
-        {
-          action: "create",
-          resource,
-          fields: [
-            { field: "sku", to: `${desired.sku.name} (${desired.sku.capacity})` },
-            { field: "location", to: desired.location },
-            { field: "identity", to: "SystemAssigned" },
-            { field: "publisherName", to: desired.publisherName },
-            { field: "publisherEmail", to: desired.publisherEmail },
-          ],
-          note: "API Management creation takes 30-90 minutes on Azure; an interrupted run resumes it.",
-          op: { kind: "create", body: createBody(desired, false) },
-        },
-      ];
-    }
-    if (isProvisioning(service)) {
-      return [
-        {
-          action: service.provisioningState?.toLowerCase() === "updating" ? "update" : "create",
-          resource,
-          fields: [{ field: "provisioningState", from: service.provisioningState, to: "Succeeded" }],
-          note: "an operation is still running in Azure: this run waits for it instead of starting another",
-          op: { kind: "wait" },
-        },
-      ];
-    }
-    const fields = serviceDiff(desired, service);
-    if ((service.provisioningState ?? "").toLowerCase() === "failed") {
-      fields.push({ field: "provisioningState", from: "Failed", to: "Succeeded" });
-    }
-    if (fields.length === 0) return [inSync(resource)];
-    return [{ action: "update", resource, fields, op: { kind: "update", body: updateBody(desired, service) } }];
+  plan(desired, observed) {
+    return apimChanges(desired, observed).map((c) => ({ ...c, seen: seen(observed.service ?? observed.deleted) }));
   },
 
   async apply(ctx, { op }) {
@@ -132,6 +97,45 @@ export const apimStep = defineStep<DesiredService, ApimObserved, ApimOp>({
     };
   },
 });
+
+function apimChanges(desired: DesiredService, { service, deleted }: ApimObserved): Change<ApimOp>[] {
+  const resource = `service/${desired.name}`;
+  if (!service && deleted) return [softDeletedChange(desired, deleted)];
+  if (!service) {
+    return [
+      {
+        action: "create",
+        resource,
+        fields: [
+          { field: "sku", to: `${desired.sku.name} (${desired.sku.capacity})` },
+          { field: "location", to: desired.location },
+          { field: "identity", to: "SystemAssigned" },
+          { field: "publisherName", to: desired.publisherName },
+          { field: "publisherEmail", to: desired.publisherEmail },
+        ],
+        note: "API Management creation takes 30-90 minutes on Azure; an interrupted run resumes it.",
+        op: { kind: "create", body: createBody(desired, false) },
+      },
+    ];
+  }
+  if (isProvisioning(service)) {
+    return [
+      {
+        action: service.provisioningState?.toLowerCase() === "updating" ? "update" : "create",
+        resource,
+        fields: [{ field: "provisioningState", from: service.provisioningState, to: "Succeeded" }],
+        note: "an operation is still running in Azure: this run waits for it instead of starting another",
+        op: { kind: "wait" },
+      },
+    ];
+  }
+  const fields = serviceDiff(desired, service);
+  if ((service.provisioningState ?? "").toLowerCase() === "failed") {
+    fields.push({ field: "provisioningState", from: "Failed", to: "Succeeded" });
+  }
+  if (fields.length === 0) return [inSync(resource)];
+  return [{ action: "update", resource, fields, op: { kind: "update", body: updateBody(desired, service) } }];
+}
 
 function hasSystemIdentity(service: ApiManagementServiceResource): boolean {
   return (service.identity?.type ?? "None").includes("SystemAssigned");

@@ -2,7 +2,7 @@ import { DUPLICATE_RECORD, type ApplicationUser, type DataverseClient, type Role
 import { azureCode, statusOf } from "../azure/errors.js";
 import { DECISION_LOG_LOGICAL_NAME } from "../dataverse/decision-log-table.js";
 import { desiredPrivileges, policyEntitySets, privilegeDiff } from "../dataverse/role-privileges.js";
-import { inSync, type Change } from "../engine/change.js";
+import { inSync, seen, type Change } from "../engine/change.js";
 import { defineStep, type RunContext } from "../engine/step.js";
 import { dataversePreflight } from "../preflight/identity.js";
 import { gatewayIdentity, principalOf, waitsOnBlockedIdentity, type GatewayIdentity } from "./apim-state.js";
@@ -17,7 +17,7 @@ interface DesiredAccess {
   userName: string;
 }
 
-export interface DataverseAccessObserved {
+interface DataverseAccessObserved {
   rootBusinessUnit: string;
   /** The APIM identity's appId (client id), resolved through Graph from its principal (object) id. */
   appId?: string;
@@ -69,7 +69,12 @@ export const dataverseAccessStep = defineStep<DesiredAccess, DataverseAccessObse
     return { rootBusinessUnit, appId, tables, decisionLog, user, role, rolePrivileges, userRoles };
   },
 
-  plan: (desired, observed) => [...missingTables(desired, observed), userChange(desired, observed), roleChange(desired, observed), assignmentChange(desired, observed)],
+  plan: (desired, observed) => [
+    ...missingTables(desired, observed),
+    { ...userChange(desired, observed), seen: seen({ appId: observed.appId, user: observed.user }) },
+    { ...roleChange(desired, observed), seen: seen({ role: observed.role, privileges: observed.rolePrivileges, tables: observed.tables, decisionLog: observed.decisionLog }) },
+    { ...assignmentChange(desired, observed), seen: seen({ user: observed.user?.systemuserid, roles: observed.userRoles.map((r) => r.roleid).sort() }) },
+  ],
 
   async apply(ctx, { op }) {
     switch (op.kind) {

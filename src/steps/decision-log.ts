@@ -2,12 +2,12 @@ import type { AttributeMetadata, DataverseClient, TableMetadata } from "../azure
 import { DUPLICATE_RECORD } from "../azure/dataverse.js";
 import { azureCode, statusOf } from "../azure/errors.js";
 import { attributeBody, CORRELATION_KEY, DECISION_LOG_COLUMNS, DECISION_LOG_ENTITY_SET, DECISION_LOG_LOGICAL_NAME, keyBody, tableBody, type ColumnDef } from "../dataverse/decision-log-table.js";
-import { blocked, inSync, skipped, type Change, type FieldChange } from "../engine/change.js";
+import { blocked, inSync, seen, skipped, type Change, type FieldChange } from "../engine/change.js";
 import { defineStep } from "../engine/step.js";
 import { ExitCode } from "../errors.js";
 import { dataversePreflight } from "../preflight/identity.js";
 
-export interface DecisionLogObserved {
+interface DecisionLogObserved {
   table?: TableMetadata;
 }
 
@@ -64,6 +64,7 @@ export function decisionLogChanges(table: TableMetadata | undefined): Change<Dec
           { field: `keys/${CORRELATION_KEY.schemaName}`, to: [CORRELATION_KEY.attribute] },
         ],
         op: { kind: "table" },
+        seen: seen(table),
       },
     ];
   }
@@ -71,23 +72,24 @@ export function decisionLogChanges(table: TableMetadata | undefined): Change<Dec
   const tableFields: FieldChange[] = [];
   if (table.OwnershipType !== "OrganizationOwned") tableFields.push({ field: "OwnershipType", from: table.OwnershipType, to: "OrganizationOwned" });
   if (table.EntitySetName !== DECISION_LOG_ENTITY_SET) tableFields.push({ field: "EntitySetName", from: table.EntitySetName, to: DECISION_LOG_ENTITY_SET });
-  changes.push(tableFields.length ? refused(`tables/${T}`, tableFields, "a table's ownership and entity set name are fixed when it is created") : inSync(`tables/${T}`));
+  const tableSeen = seen({ OwnershipType: table.OwnershipType, EntitySetName: table.EntitySetName });
+  changes.push({ ...(tableFields.length ? refused(`tables/${T}`, tableFields, "a table's ownership and entity set name are fixed when it is created") : inSync(`tables/${T}`)), seen: tableSeen });
 
   for (const column of DECISION_LOG_COLUMNS) {
     const resource = `tables/${T}/columns/${column.logicalName}`;
     const live = table.Attributes.find((a) => a.LogicalName === column.logicalName);
     if (!live) {
-      changes.push({ action: "create", resource, fields: [{ field: "column", to: describeColumn(column) }], op: { kind: "column", column: column.logicalName } });
+      changes.push({ action: "create", resource, fields: [{ field: "column", to: describeColumn(column) }], op: { kind: "column", column: column.logicalName }, seen: seen(live) });
       continue;
     }
     const fields = columnDiff(column, live);
-    changes.push(fields.length ? refused(resource, fields, "Dataverse cannot change a column's type, and aeg never drops a column (its data would go)") : inSync(resource));
+    changes.push({ ...(fields.length ? refused(resource, fields, "Dataverse cannot change a column's type, and aeg never drops a column (its data would go)") : inSync(resource)), seen: seen(live) });
   }
 
   const keyResource = `tables/${T}/keys/${CORRELATION_KEY.schemaName}`;
   const key = table.Keys.find((k) => k.KeyAttributes.length === 1 && k.KeyAttributes[0] === CORRELATION_KEY.attribute);
-  if (!key) changes.push({ action: "create", resource: keyResource, fields: [{ field: "KeyAttributes", to: [CORRELATION_KEY.attribute] }], op: { kind: "key" } });
-  else if (key.EntityKeyIndexStatus === "Active") changes.push(inSync(keyResource));
+  if (!key) changes.push({ action: "create", resource: keyResource, fields: [{ field: "KeyAttributes", to: [CORRELATION_KEY.attribute] }], op: { kind: "key" }, seen: seen(key) });
+  else if (key.EntityKeyIndexStatus === "Active") changes.push(inSync(keyResource, key));
   else if (key.EntityKeyIndexStatus === "Failed") changes.push(refused(keyResource, [{ field: "EntityKeyIndexStatus", from: "Failed", to: "Active" }], "the key's index failed (rows already share a correlation id): remove the duplicates, then reactivate the key in the maker portal"));
   else changes.push({ action: "unverifiable", resource: keyResource, fields: [], note: `the key's index is ${key.EntityKeyIndexStatus}: Dataverse builds it in the background; the sink's upserts wait for it` });
   return changes;
@@ -99,7 +101,7 @@ function describeColumn(c: ColumnDef): string {
 }
 
 /** Differences in what a column holds: its type, a text column's length, a choice's values. */
-export function columnDiff(desired: ColumnDef, live: AttributeMetadata): FieldChange[] {
+function columnDiff(desired: ColumnDef, live: AttributeMetadata): FieldChange[] {
   if (live.AttributeType !== desired.type) return [{ field: "AttributeType", from: live.AttributeType, to: desired.type }];
   const fields: FieldChange[] = [];
   if (desired.maxLength !== undefined && live.MaxLength !== undefined && live.MaxLength < desired.maxLength) fields.push({ field: "MaxLength", from: live.MaxLength, to: desired.maxLength });

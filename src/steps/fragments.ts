@@ -1,7 +1,7 @@
 import { orMissing } from "../azure/errors.js";
 import { defineStep } from "../engine/step.js";
 import { POLICY_FORMAT } from "../policy/format.js";
-import { policyChange } from "../policy/policy-change.js";
+import { policyChange, type StoredPolicy } from "../policy/policy-change.js";
 import { FRAGMENT_IDS, type FragmentId } from "../policy/templates.js";
 import { apimReady } from "./apim-state.js";
 
@@ -17,7 +17,9 @@ interface DesiredFragment {
 }
 
 /** Seed step 3: the policy fragments, uploaded from templates/ (format: see policy/format.ts). */
-export const fragmentsStep = defineStep<{ ready: boolean; fragments: DesiredFragment[] }, Map<string, string>, DesiredFragment>({
+type FragmentOp = DesiredFragment & { ifMatch?: string };
+
+export const fragmentsStep = defineStep<{ ready: boolean; fragments: DesiredFragment[] }, Map<string, StoredPolicy>, FragmentOp>({
   id: "fragments",
   title: "Policy fragments",
   // The fragments name named values and the logger: APIM rejects them until those exist.
@@ -29,18 +31,18 @@ export const fragmentsStep = defineStep<{ ready: boolean; fragments: DesiredFrag
   }),
 
   async observe(ctx, desired) {
-    const found = new Map<string, string>();
+    const found = new Map<string, StoredPolicy>();
     if (!desired.ready) return found;
     await Promise.all(
       desired.fragments.map(async ({ id }) => {
         const fragment = await orMissing(ctx.clients.apim.policyFragment.get(ctx.config.resourceGroup, ctx.config.apim.name, id, { format: POLICY_FORMAT }));
-        if (fragment) found.set(id, fragment.value ?? "");
+        if (fragment) found.set(id, { value: fragment.value ?? "", ...(fragment.eTag ? { etag: fragment.eTag } : {}) });
       }),
     );
     return found;
   },
 
-  plan: (desired, found) => desired.fragments.map((fragment) => policyChange(`policyFragments/${fragment.id}`, fragment.value, found.get(fragment.id), fragment)),
+  plan: (desired, found) => desired.fragments.map((fragment) => policyChange(`policyFragments/${fragment.id}`, fragment.value, found.get(fragment.id), fragment as FragmentOp)),
 
   async apply(ctx, { op }) {
     await ctx.clients.apim.policyFragment.beginCreateOrUpdateAndWait(
@@ -48,7 +50,7 @@ export const fragmentsStep = defineStep<{ ready: boolean; fragments: DesiredFrag
       ctx.config.apim.name,
       op.id,
       { value: op.value, format: POLICY_FORMAT, description: op.description },
-      { updateIntervalInMs: ctx.pollIntervalMs },
+      { updateIntervalInMs: ctx.pollIntervalMs, ...(op.ifMatch ? { ifMatch: op.ifMatch } : {}) },
     );
   },
 

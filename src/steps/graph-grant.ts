@@ -1,10 +1,10 @@
 import { azureCode, statusOf } from "../azure/errors.js";
 import { MICROSOFT_GRAPH_APP_ID, type AppRoleAssignment, type ServicePrincipal } from "../azure/graph.js";
-import { blocked, inSync, skipped, type Change } from "../engine/change.js";
+import { blocked, inSync, seen, skipped, type Change } from "../engine/change.js";
 import { defineStep, type RunContext } from "../engine/step.js";
 import { ExitCode } from "../errors.js";
 import { graphPreflight } from "../preflight/identity.js";
-import { gatewayIdentity, principalOf, PRINCIPAL_AFTER_APPLY, waitsOnBlockedIdentity, type GatewayIdentity } from "./apim-state.js";
+import { gatewayIdentity, principalField, principalOf, waitsOnBlockedIdentity, type GatewayIdentity } from "./apim-state.js";
 
 /**
  * What `POST /v1.0/users/{oid}/checkMemberGroups` needs as application permissions. Microsoft's
@@ -19,7 +19,7 @@ interface DesiredGrant {
   identity: GatewayIdentity;
 }
 
-export interface GraphGrantObserved {
+interface GraphGrantObserved {
   graph?: ServicePrincipal;
   assignments: AppRoleAssignment[];
 }
@@ -43,34 +43,7 @@ export const graphGrantStep = defineStep<DesiredGrant, GraphGrantObserved, Grant
   },
 
   plan(desired, observed) {
-    const roles = FALLBACK_PERMISSIONS.map((value) => ({ value, id: appRoleId(observed.graph, value) }));
-    const missing = roles.find((r) => !r.id);
-    if (missing) {
-      return [blocked(`appRoleAssignments/Microsoft Graph/${missing.value}`, `Microsoft Graph has no application permission '${missing.value}' in this tenant`, ExitCode.unexpected, "Check that the tenant's Microsoft Graph service principal is intact; report this if it persists.")];
-    }
-    const held = (id: string) => observed.assignments.find((a) => a.resourceId === observed.graph?.id && a.appRoleId === id);
-    if (!desired.enabled) {
-      const excess = roles.flatMap((r): Change<GrantOp>[] => {
-        const a = held(r.id!);
-        return a ? [{ action: "delete", resource: `appRoleAssignments/Microsoft Graph/${r.value}`, fields: [{ field: "appRoleId", from: r.id, to: null }], note: "excess privilege: graphFallback.enabled is false", op: { kind: "revoke", resourceId: a.resourceId, assignmentId: a.id } }] : [];
-      });
-      return excess.length > 0 ? excess : [skipped("appRoleAssignments/Microsoft Graph", "fallback off")];
-    }
-    return roles.map((r): Change<GrantOp> => {
-      const resource = `appRoleAssignments/Microsoft Graph/${r.value}`;
-      if (desired.identity.state === "blocked") return waitsOnBlockedIdentity(resource);
-      if (held(r.id!)) return inSync(resource);
-      return {
-        action: "create",
-        resource,
-        fields: [
-          { field: "principalId", to: desired.identity.state === "ready" ? desired.identity.principalId : PRINCIPAL_AFTER_APPLY },
-          { field: "appRoleId", to: r.id },
-        ],
-        note: PROPAGATION,
-        op: { kind: "grant", graphServicePrincipalId: observed.graph!.id, appRoleId: r.id! },
-      };
-    });
+    return grantChanges(desired, observed).map((c) => ({ ...c, seen: seen(observed.assignments.filter((a) => a.resourceId === observed.graph?.id)) }));
   },
 
   async apply(ctx, { op }) {
@@ -85,6 +58,37 @@ export const graphGrantStep = defineStep<DesiredGrant, GraphGrantObserved, Grant
     return { graphPermissions: desired.enabled ? granted.join(",") : undefined };
   },
 });
+
+function grantChanges(desired: DesiredGrant, observed: GraphGrantObserved): Change<GrantOp>[] {
+  const roles = FALLBACK_PERMISSIONS.map((value) => ({ value, id: appRoleId(observed.graph, value) }));
+  const missing = roles.find((r) => !r.id);
+  if (missing) {
+    return [blocked(`appRoleAssignments/Microsoft Graph/${missing.value}`, `Microsoft Graph has no application permission '${missing.value}' in this tenant`, ExitCode.unexpected, "Check that the tenant's Microsoft Graph service principal is intact; report this if it persists.")];
+  }
+  const held = (id: string) => observed.assignments.find((a) => a.resourceId === observed.graph?.id && a.appRoleId === id);
+  if (!desired.enabled) {
+    const excess = roles.flatMap((r): Change<GrantOp>[] => {
+      const a = held(r.id!);
+      return a ? [{ action: "delete", resource: `appRoleAssignments/Microsoft Graph/${r.value}`, fields: [{ field: "appRoleId", from: r.id, to: null }], note: "excess privilege: graphFallback.enabled is false", op: { kind: "revoke", resourceId: a.resourceId, assignmentId: a.id } }] : [];
+    });
+    return excess.length > 0 ? excess : [skipped("appRoleAssignments/Microsoft Graph", "fallback off")];
+  }
+  return roles.map((r): Change<GrantOp> => {
+    const resource = `appRoleAssignments/Microsoft Graph/${r.value}`;
+    if (desired.identity.state === "blocked") return waitsOnBlockedIdentity(resource);
+    if (held(r.id!)) return inSync(resource);
+    return {
+      action: "create",
+      resource,
+      fields: [
+        principalField(desired.identity),
+        { field: "appRoleId", to: r.id },
+      ],
+      note: PROPAGATION,
+      op: { kind: "grant", graphServicePrincipalId: observed.graph!.id, appRoleId: r.id! },
+    };
+  });
+}
 
 /** The app-role id by its value, from Graph's own service principal (never a hard-coded GUID). */
 function appRoleId(graph: ServicePrincipal | undefined, value: string): string | undefined {

@@ -1,6 +1,6 @@
 import type { NamedValueContract } from "@azure/arm-apimanagement";
 import { diffFields } from "../engine/plan.js";
-import { inSync, type Change } from "../engine/change.js";
+import { inSync, seen, type Change } from "../engine/change.js";
 import { defineStep } from "../engine/step.js";
 import { desiredNamedValues } from "../policy/named-values.js";
 import { apimReady } from "./apim-state.js";
@@ -49,8 +49,8 @@ export const namedValuesStep = defineStep<DesiredNamedValues, Map<string, NamedV
       const resource = `namedValues/${id}`;
       const observed = live ? { displayName: live.displayName, value: live.value, secret: live.secret ?? false, tags: live.tags ?? [] } : undefined;
       const fields = diffFields({ ...body }, observed);
-      if (live && fields.length === 0) return inSync(resource);
-      return { action: live ? "update" : "create", resource, fields: live ? fields : [{ field: "value", to: body.value }], apimWrite: true, op: { id, body } };
+      if (live && fields.length === 0) return inSync(resource, live);
+      return { action: live ? "update" : "create", resource, fields: live ? fields : [{ field: "value", to: body.value }], apimWrite: true, op: { id, body }, seen: seen(live) };
     });
   },
 

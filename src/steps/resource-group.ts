@@ -1,6 +1,6 @@
 import type { ResourceGroup } from "@azure/arm-resources";
 import { orMissing } from "../azure/errors.js";
-import { inSync } from "../engine/change.js";
+import { inSync, seen } from "../engine/change.js";
 import { defineStep } from "../engine/step.js";
 import { AEG_RESOURCE_TAGS } from "./ownership.js";
 
@@ -21,8 +21,8 @@ export const resourceGroupStep = defineStep<DesiredGroup, ResourceGroup | undefi
 
   plan(desired, group) {
     const resource = `resourceGroups/${desired.name}`;
-    if (group) return [inSync(resource)];
-    return [{ action: "create", resource, fields: [{ field: "location", to: desired.body.location }], op: desired }];
+    if (group) return [inSync(resource, group)];
+    return [{ action: "create", resource, fields: [{ field: "location", to: desired.body.location }], op: desired, seen: seen(group) }];
   },
 
   async apply(ctx, { op }) {

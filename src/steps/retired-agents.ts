@@ -1,4 +1,5 @@
 import type { NamedValueContract } from "@azure/arm-apimanagement";
+import { seen } from "../engine/change.js";
 import { defineStep } from "../engine/step.js";
 import { AEG_NAMED_VALUES, desiredNamedValues } from "../policy/named-values.js";
 import { apimReady } from "./apim-state.js";
@@ -40,6 +41,7 @@ export const retiredAgentsStep = defineStep<DesiredRetirement, NamedValueContrac
         note: "its agent is no longer in the configuration",
         apimWrite: true,
         op: { id: nv.name! },
+        seen: seen(nv),
       }));
   },
 

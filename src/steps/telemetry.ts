@@ -6,11 +6,11 @@ import type { EHNamespace, Eventhub } from "@azure/arm-eventhub";
 import { readSecretFile } from "../azure/credentials.js";
 import { azureCode, orMissing } from "../azure/errors.js";
 import type { Config } from "../config/schema.js";
-import { blocked, inSync, type Change } from "../engine/change.js";
+import { blocked, inSync, seen, type Change } from "../engine/change.js";
 import { diffFields } from "../engine/plan.js";
 import { defineStep, type RunContext } from "../engine/step.js";
 import { ConfigError, ExitCode } from "../errors.js";
-import { apimReady, gatewayIdentity, principalOf, PRINCIPAL_AFTER_APPLY, waitsOnBlockedIdentity, type GatewayIdentity } from "./apim-state.js";
+import { apimReady, gatewayIdentity, principalField, principalOf, waitsOnBlockedIdentity, type GatewayIdentity } from "./apim-state.js";
 import { AEG_RESOURCE_TAGS } from "./ownership.js";
 
 /** Built-in role "Azure Event Hubs Data Sender": send only, nothing else. */
@@ -35,7 +35,7 @@ interface DesiredTelemetry {
   };
 }
 
-export interface TelemetryObserved {
+interface TelemetryObserved {
   namespace?: EHNamespace;
   hub?: Eventhub;
   /** Assignments of the APIM identity on the hub (any name: someone may have made one by hand). */
@@ -99,7 +99,12 @@ export const telemetryStep = defineStep<DesiredTelemetry, TelemetryObserved, Tel
     return { namespace, hub, assignments, logger };
   },
 
-  plan: (desired, observed) => [namespaceChange(desired, observed), hubChange(desired, observed), roleChange(desired, observed), loggerChange(desired, observed)],
+  plan: (desired, observed) => [
+    { ...namespaceChange(desired, observed), seen: seen(observed.namespace) },
+    { ...hubChange(desired, observed), seen: seen(observed.hub) },
+    { ...roleChange(desired, observed), seen: seen(observed.assignments) },
+    { ...loggerChange(desired, observed), seen: seen(observed.logger) },
+  ],
 
   async apply(ctx, { op }) {
     const { resourceGroup, apim } = ctx.config;
@@ -174,7 +179,7 @@ function roleChange(desired: DesiredTelemetry, { assignments }: TelemetryObserve
     action: "create",
     resource,
     fields: [
-      { field: "principalId", to: desired.identity.state === "ready" ? desired.identity.principalId : PRINCIPAL_AFTER_APPLY },
+      principalField(desired.identity),
       { field: "scope", to: desired.hubId },
     ],
     op: { kind: "role-assignment", scope: desired.hubId, roleDefinitionId: desired.roleDefinitionId },

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { DataverseClient } from "../azure/dataverse.js";
 import { DECISION_LOG_ENTITY_SET } from "../dataverse/decision-log-table.js";
 import type { DecisionRecordSource } from "./run.js";
@@ -22,7 +23,7 @@ export class DecisionLogRows implements DecisionRecordSource {
         if (rows.length > 0) found.set(id, rows);
       }
       if (found.size === correlationIds.length || Date.now() >= until) break;
-      await new Promise((r) => setTimeout(r, Math.min(this.pollMs, Math.max(0, until - Date.now()))));
+      await sleep(Math.min(this.pollMs, Math.max(0, until - Date.now())));
     }
     return new Map(correlationIds.map((id) => [id, found.get(id) ?? []]));
   }

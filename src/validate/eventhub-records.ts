@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { TokenCredential } from "@azure/core-auth";
 import { EventHubConsumerClient, type Subscription } from "@azure/event-hubs";
 import type { DecisionRecordSource } from "./run.js";
@@ -73,7 +74,7 @@ export class EventHubRecords implements DecisionRecordSource {
       });
     }
     // A duplicate would arrive right behind the first: give it a moment before judging "exactly one".
-    await new Promise((r) => setTimeout(r, Math.min(1500, deadlineMs / 10)));
+    await sleep(Math.min(1500, deadlineMs / 10));
     if (correlationIds.every((id) => !this.seen.has(id)) && this.lastError) throw this.lastError;
     return new Map(correlationIds.map((id) => [id, this.seen.get(id) ?? []]));
   }

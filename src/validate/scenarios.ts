@@ -1,3 +1,4 @@
+import type { SandboxPersona } from "../azure/sandbox.js";
 import type { Config, ValidationScenario } from "../config/schema.js";
 
 /** What one scenario must produce, as the contract's validation matrix states it. */
@@ -31,7 +32,7 @@ export function configuredScenarios(config: Config): Scenario[] {
 }
 
 /** The token-failure rows every plan can run: they need no caller. */
-export function tokenFailureScenarios(agentId: string): Scenario[] {
+function tokenFailureScenarios(agentId: string): Scenario[] {
   const denied: Expectation = { status: 401, denyReason: "JwtValidationFailed", anomaly: false };
   return [
     { name: "no token", agentId, token: { kind: "failure", failure: "none" }, expect: denied },
@@ -41,18 +42,8 @@ export function tokenFailureScenarios(agentId: string): Scenario[] {
   ];
 }
 
-export interface PersonaCheck {
-  agentId: string;
-  exercises: string;
-  expected: Expectation;
-  tokenVersion?: "v1" | "v2";
-  graphFallback?: boolean;
-}
-
-export interface PersonaSeed extends Omit<PersonaCheck, "agentId"> {
-  name: string;
-  alsoExercises?: PersonaCheck[];
-}
+/** What the plan reads of a seeded persona. */
+export type PersonaSeed = Pick<SandboxPersona, "name" | "exercises" | "expected" | "tokenVersion" | "graphFallback" | "alsoExercises">;
 
 const UNKNOWN_PATHWAY = /^Pathway (unmapped|unknown)/;
 

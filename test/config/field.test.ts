@@ -7,7 +7,7 @@ describe("one field checked by the configuration schema's own rule", () => {
     [["apim", "name"], "9-starts-with-a-digit", "letters, digits and hyphens, starting with a letter and not ending with a hyphen"],
     [["agents", 0, "audienceGroupId"], "kb", "not a GUID"],
     [["gateway", "audiences"], ["a", "b", "c"], "at most two audiences (App ID URI and client id)"],
-    [["gateway", "backendUrl"], "agents.example.com", "not a URL"],
+    [["gateway", "backendUrl"], "agents.example.com", "not a URL (expected https://…)"],
     [["telemetry", "namespace"], "ehns", "at least 6 characters"],
     [["apim", "sku"], "Developer", undefined],
   ])("%j = %j", (path, value, problem) => {

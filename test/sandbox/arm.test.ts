@@ -420,8 +420,11 @@ describe("role assignments", () => {
     for await (const a of c.authorization.roleAssignments.listForScope(scope(), { filter: `principalId eq '${sb.clientId}'` })) none.push(a.name);
     expect(none).toEqual([]);
     const rg = [];
-    for await (const a of c.authorization.roleAssignments.listForResourceGroup(RG)) rg.push(a.name);
-    expect(rg).toEqual([NAME]);
+    for await (const a of c.authorization.roleAssignments.listForResourceGroup(RG)) rg.push(a);
+    // At, below and above the group, as ARM lists them: above are the seed's three roles on the subscription.
+    const subscription = `/subscriptions/${sb.subscriptionId}`;
+    expect(rg.filter((a) => a.scope !== subscription).map((a) => a.name)).toEqual([NAME]);
+    expect(rg.filter((a) => a.scope === subscription)).toHaveLength(3);
     const deleted = await c.authorization.roleAssignments.delete(scope(), NAME);
     expect(deleted.name).toBe(NAME);
     const gone = await armFetch(sb, "DELETE", `${scope()}/providers/Microsoft.Authorization/roleAssignments/${NAME}?api-version=2022-04-01`);

@@ -8,13 +8,13 @@ interface Desired {
   operations: Array<{ id: string; displayName: string; method: string; urlTemplate: string; policy: string }>;
 }
 
-async function live(edit: (o: { api?: object; operations: Map<string, object>; apiPolicy?: string; operationPolicies: Map<string, string> }) => void = () => {}) {
+async function live(edit: (o: { api?: object; operations: Map<string, object>; apiPolicy?: { value: string }; operationPolicies: Map<string, { value: string }> }) => void = () => {}) {
   const desired = apiStep.desired(await planInput()) as Desired;
   const observed = {
     api: { ...desired.body },
     operations: new Map(desired.operations.map((o) => [o.id, { name: o.id, displayName: o.displayName, method: o.method, urlTemplate: o.urlTemplate }])),
-    apiPolicy: desired.apiPolicy,
-    operationPolicies: new Map(desired.operations.map((o) => [o.id, o.policy])),
+    apiPolicy: { value: desired.apiPolicy },
+    operationPolicies: new Map(desired.operations.map((o) => [o.id, { value: o.policy }])),
   };
   edit(observed);
   return apiStep.plan(desired, observed);

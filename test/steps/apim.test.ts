@@ -31,7 +31,7 @@ describe("step apim", () => {
   });
 
   it("a matching service is in sync", async () => {
-    expect(apimStep.plan(apimStep.desired(await planInput()), { service: service() })).toEqual([{ action: "ok", resource, fields: [] }]);
+    expect(apimStep.plan(apimStep.desired(await planInput()), { service: service() })).toEqual([{ action: "ok", resource, fields: [], seen: expect.stringMatching(/^sha256:/) }]);
   });
 
   it("a soft-deleted name without a choice is blocked at plan time, exit 2, naming both flags", async () => {

@@ -3,6 +3,7 @@ import { mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { ApiManagementClient } from "@azure/arm-apimanagement";
 import type { Sandbox, SandboxOptions } from "../../sandbox/index.js";
 import { writeSandboxConfig } from "../../src/app/sandbox-config.js";
@@ -17,13 +18,14 @@ export interface CliResult {
   stderr: string;
 }
 
+/** The command line and environment of the built CLI, for tests that start it some other way. */
+export const aegArgv = (args: string[]): string[] => [process.execPath, bin, ...args];
+export const aegEnv = (env?: NodeJS.ProcessEnv): NodeJS.ProcessEnv => ({ ...process.env, NO_COLOR: "1", AEG_POLL_INTERVAL_MS: "50", ...env });
+
 /** The built CLI as a child process, as a user runs it (dist/ must be built: `npm test` does). */
 export function spawnAeg(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }): ChildProcess {
-  return spawn(process.execPath, [bin, ...args], {
-    cwd: opts.cwd,
-    env: { ...process.env, NO_COLOR: "1", AEG_POLL_INTERVAL_MS: "50", ...opts.env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const [node, ...rest] = aegArgv(args);
+  return spawn(node!, rest, { cwd: opts.cwd, env: aegEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] });
 }
 
 export function runAeg(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<CliResult> {
@@ -45,7 +47,7 @@ export async function waitFor<T>(check: () => Promise<T | undefined> | T | undef
     const value = await check();
     if (value !== undefined) return value;
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
+    await sleep(25);
   }
 }
 

@@ -3,6 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import tls from "node:tls";
+import { setTimeout as sleep } from "node:timers/promises";
 import { ClientSecretCredential } from "@azure/identity";
 import { ApiManagementClient } from "@azure/arm-apimanagement";
 import { EventHubManagementClient } from "@azure/arm-eventhub";
@@ -41,13 +42,20 @@ export async function startTestSandbox(opts: Partial<SandboxOptions> = {}): Prom
   return { sb, dir, traffic };
 }
 
-export function credential(sb: Sandbox, who: "operator" | "reader" = "operator"): ClientSecretCredential {
-  const [id, secret] = who === "operator" ? [sb.clientId, sb.clientSecret] : [sb.readerClientId, sb.readerClientSecret];
+/** The sandbox's applications: Owner, Reader and Contributor on the subscription. */
+export type SandboxApp = "operator" | "reader" | "contributor";
+
+export function credential(sb: Sandbox, who: SandboxApp = "operator"): ClientSecretCredential {
+  const [id, secret] = {
+    operator: [sb.clientId, sb.clientSecret],
+    reader: [sb.readerClientId, sb.readerClientSecret],
+    contributor: [sb.contributorClientId, sb.contributorClientSecret],
+  }[who];
   return new ClientSecretCredential(sb.tenantId, id, secret, { authorityHost: sb.authority, disableInstanceDiscovery: true });
 }
 
 /** The real SDK clients, pointed at the sandbox; no retries so fault tests see raw answers. */
-export function clients(sb: Sandbox, who: "operator" | "reader" = "operator") {
+export function clients(sb: Sandbox, who: SandboxApp = "operator") {
   const cred = credential(sb, who);
   const common = { endpoint: sb.arm, credentialScopes: [ARM_SCOPE], retryOptions: { maxRetries: 0 } };
   return {
@@ -85,7 +93,7 @@ export async function until<T>(probe: () => Promise<T | undefined | false>, dead
     const v = await probe();
     if (v) return v;
     if (Date.now() > end) throw new Error("Condition not met before the deadline.");
-    await new Promise((r) => setTimeout(r, everyMs));
+    await sleep(everyMs);
   }
 }
 
