@@ -61,7 +61,7 @@ const SCHEMA_CASES: Array<[string, (c: Raw) => void, string]> = [
   ["resource group with a slash", (c) => (c.resourceGroup = "rg/other"), "resourceGroup: letters, digits"],
   ["location with a semicolon", (c) => (c.location = "westeurope;x"), "location: an Azure region"],
   ["location with a line break", (c) => (c.location = "west\neurope"), "location: must not contain control characters"],
-  ["unknown cloud", (c) => (c.cloud.name = "Mars"), "cloud.name: AzureCloud, AzureUSGovernment, AzureChinaCloud or custom"],
+  ["unknown cloud", (c) => (c.cloud.name = "Mars"), "cloud.name: AzureCloud, AzureUSGovernment, AzureChinaCloud, custom or sandbox"],
   ["ARM endpoint over http", (c) => (c.cloud.resourceManager = "http://127.0.0.1:1"), "cloud.resourceManager: http:// is not accepted"],
   ["authority that is no URL", (c) => (c.cloud.authority = "login.example.com"), "cloud.authority: not a URL"],
   ["Graph endpoint with a path", (c) => (c.cloud.graph = "https://graph.example.com/v1.0"), "cloud.graph: must be the root URL only"],
