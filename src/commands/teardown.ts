@@ -4,10 +4,12 @@ import { AegCommand, type CommandResult } from "../app/base-command.js";
 import { teardownEngine } from "../app/engine.js";
 import { environmentFlags } from "../app/flags.js";
 import { onInterrupt, resumeCommand } from "../app/interrupt.js";
+import { missingPermissions } from "../app/permissions.js";
 import { configuredApimName, openSession, type Session } from "../app/session.js";
 import { appliedWrites, pending, type StepReport } from "../engine/change.js";
 import { refusal } from "../engine/runner.js";
 import { ExitCode, UserError } from "../errors.js";
+import { missingPermissionLines, permissionRefusal, type MissingPermission } from "../preflight/arm-permissions.js";
 import { publicSteps } from "../render/envelope.js";
 import { appliedSummary, planReport } from "../render/plan-text.js";
 import { makeReporter, outputMode } from "../render/reporters.js";
@@ -23,6 +25,8 @@ interface TeardownResult extends CommandResult {
   notes: string[];
   /** What teardown leaves behind on purpose, each with why. */
   leftInPlace: string[];
+  /** Dry run: the ARM actions the identity lacks where the plan deletes. */
+  missingPermissions?: MissingPermission[];
   error?: { message: string; hint?: string };
 }
 
@@ -76,9 +80,12 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage, confirmation o
         ...extra,
       });
       const refused = refusal(plan);
+      // What the identity may delete where the plan deletes, asked of ARM before any write.
+      const missing = writes > 0 && !refused ? await missingPermissions(session, plan) : [];
       if (dryRun) {
+        missingPermissionLines(missing).forEach((line) => reporter.say(`Missing permission: ${line}`));
         reporter.say(refused ? "Dry run: nothing was removed; teardown would refuse the blocked changes above." : writes > 0 ? "Dry run: nothing was removed." : "Dry run: nothing of aeg's is left to remove.");
-        return result(refused ? "blocked" : writes > 0 ? "changes-planned" : "nothing-to-do", plan);
+        return result(refused ? "blocked" : writes > 0 ? "changes-planned" : "nothing-to-do", plan, ExitCode.ok, missing.length > 0 ? { missingPermissions: missing } : {});
       }
       if (refused) {
         reporter.say(`Teardown refuses this plan: ${refused.message}`);
@@ -91,11 +98,13 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage, confirmation o
         nothing.leftInPlace.forEach((line) => reporter.say(`Left in place: ${line}`));
         return nothing;
       }
+      // Every permission is checked before asking and before any write: Entra and Dataverse, then ARM.
+      await engine.preflight(plan);
+      if (missing.length > 0) throw permissionRefusal(missing);
       if (!(await this.confirmed(flags, name))) {
         reporter.say("Nothing was removed.");
         return result("cancelled", plan);
       }
-      await engine.preflight(plan); // a missing Entra or Dataverse role stops here, before any write
       reporter.beginApply(engine.steps);
       const applied = await engine.apply(plan);
       await reporter.endApply();

@@ -77,7 +77,7 @@ describe("aeg init", () => {
     expect(existsSync(path.join(cwd, "aeg.yaml"))).toBe(false);
 
     const rest = ["--tenant", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "--agent", `kb=${KB_GROUP}`, "--dataverse-url", "https://org.crm.dynamics.com"];
-    const bad = await runAeg(["init", "--ci", ...given, ...rest, "--backend-url", "not a url"], { cwd, env: { ...env, AEG_AUDIENCES: "api://x" } });
+    const bad = await runAeg(["init", "--ci", ...given, ...rest, "--backend-url", "agents.example.com"], { cwd, env: { ...env, AEG_AUDIENCES: "api://x" } });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--backend-url (gateway.backendUrl): not a URL");
     const good = await runAeg(["init", "--ci", ...given, ...rest, "--backend-url", "https://agents.example.com"], { cwd, env: { ...env, AEG_AUDIENCES: "api://x, 5d9a4f6e-0c1b-4d7a-9b38-2f1e6c7a8b90" } });
@@ -123,7 +123,7 @@ describe("aeg init", () => {
       await pty.expect(/Accepted token audiences/);
       pty.type("\r");
       await pty.expect(/Backend URL/);
-      pty.type("not a url\r");
+      pty.type("agents.fabrikam.example\r");
       await pty.expect(/not a URL/); // the schema's own rule, at the prompt
       pty.type("\x15https://agents.fabrikam.example/api\r"); // Ctrl+U clears the line first
       await pty.expect(/API path on the gateway/);

@@ -1,6 +1,8 @@
 // aeg teardown end to end: the built CLI against a sandbox tenant that setup built first.
+import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse, stringify } from "yaml";
 import { assertTrafficConformsToSpecs } from "../support/fidelity.js";
 import { repoRoot, runAeg, spawnAeg, testTenant, waitFor, type TestTenant } from "../support/cli.js";
 import { Pty } from "../support/pty.js";
@@ -61,7 +63,9 @@ async function expectNothingLeft(): Promise<void> {
   const arm = clients(tenant.sandbox);
   expect(await gone(() => tenant.apim.apiManagementService.get(RG, SVC))).toBe(true);
   expect(await gone(() => tenant.apim.deletedServices.getByName(SVC, "westeurope"))).toBe(true);
-  expect(await count(arm.authorization.roleAssignments.listForResourceGroup(RG))).toBe(0);
+  const senders = [];
+  for await (const a of arm.authorization.roleAssignments.listForResourceGroup(RG)) if (a.roleDefinitionId?.endsWith("/2b629674-e913-4c01-ae53-ef4638d8f975")) senders.push(a);
+  expect(senders).toEqual([]);
   expect(await gone(() => arm.eventHub.namespaces.get(RG, "ehns-aeg-sandbox"))).toBe(true);
   const [user] = (await dv(`/systemusers?$filter=applicationid eq ${appId}`)).value;
   expect(user.isdisabled).toBe(true);
@@ -108,6 +112,21 @@ describe("aeg teardown", () => {
     const out = JSON.parse(run.stdout) as Out;
     expect(out.status).toBe("changes-planned");
     expect(out.steps.find((s) => s.id === "remove-apim")!.changes[0]).toMatchObject({ action: "delete", resource: `service/${SVC}` });
+    expect(await tenant.armWrites()).toBe(0);
+  });
+
+  it("an identity that may not delete the Data Sender assignment is stopped with exit 3 before any delete", async () => {
+    const secret = path.join(tenant.cwd, "contributor.secret");
+    await writeFile(secret, tenant.sandbox.contributorClientSecret, { mode: 0o600 });
+    const contributor = path.join(tenant.cwd, "contributor.yaml");
+    await writeFile(contributor, stringify({ ...parse(await readFile(tenant.configFile, "utf8")), auth: { clientId: tenant.sandbox.contributorClientId, clientSecretFile: secret } }));
+    const dry = await runAeg(["teardown", "--ci", "--confirm", SVC, "--config", contributor, "--dry-run"], { cwd: tenant.cwd });
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stderr).toContain("Missing permission: remove-data-sender: Microsoft.Authorization/roleAssignments/delete");
+    await resetRequests();
+    const run = await runAeg(["teardown", "--ci", "--confirm", SVC, "--config", contributor], { cwd: tenant.cwd });
+    expect(run.code).toBe(3);
+    expect(run.stderr).toMatch(/roleAssignments\/delete at \/subscriptions\/.+\/eventhubs\/aeg-decisions \(granted by User Access Administrator\)/);
     expect(await tenant.armWrites()).toBe(0);
   });
 

@@ -11,7 +11,8 @@ interface DesiredRemoval {
   purge: boolean;
 }
 
-type ApimRemovalOp = { kind: "delete"; purge: boolean } | { kind: "purge" } | { kind: "wait-deleted"; purge: boolean };
+/** The kinds name what is sent, so the ARM permission table can tell a purge from a soft delete. */
+type ApimRemovalOp = { kind: "delete" } | { kind: "delete-and-purge" } | { kind: "purge" } | { kind: "wait-deleted" } | { kind: "wait-deleted-and-purge" };
 
 /** Azure keeps a deleted APIM service this long before purging it by itself. */
 const RETENTION_HOURS = 48;
@@ -44,14 +45,14 @@ export const removeApimStep = defineStep<DesiredRemoval, GatewayObserved, ApimRe
       ];
     }
     if (service && (service.provisioningState ?? "").toLowerCase() === "deleting") {
-      return [{ action: "delete", resource, fields: [], note: "a deletion is already running in Azure: this run waits for it", op: { kind: "wait-deleted", purge } }];
+      return [{ action: "delete", resource, fields: [], note: "a deletion is already running in Azure: this run waits for it", op: { kind: purge ? "wait-deleted-and-purge" : "wait-deleted" } }];
     }
     if (service && provisioning(gateway)) {
       return [blocked(resource, `the instance is ${service.provisioningState}: APIM cannot delete it until that operation ends`, ExitCode.usage, "Wait for it (aeg setup re-attaches to it), then run aeg teardown again.")];
     }
     if (service) {
       const note = purge ? "soft-deleted, then purged: the name is free again at once" : `soft-deleted: Azure keeps it ${RETENTION_HOURS} hours (aeg setup --recover-soft-deleted restores it; aeg teardown --purge frees the name)`;
-      return [{ action: "delete", resource, fields: [{ field: "sku", from: service.sku.name, to: null }], note, op: { kind: "delete", purge } }];
+      return [{ action: "delete", resource, fields: [{ field: "sku", from: service.sku.name, to: null }], note, op: { kind: purge ? "delete-and-purge" : "delete" } }];
     }
     if (!deleted) return [inSync(resource)];
     const until = deleted.scheduledPurgeDate ? ` until ${new Date(deleted.scheduledPurgeDate).toISOString()}` : "";
@@ -61,18 +62,9 @@ export const removeApimStep = defineStep<DesiredRemoval, GatewayObserved, ApimRe
   },
 
   async apply(ctx, { op }) {
-    switch (op.kind) {
-      case "delete":
-        await softDelete(ctx);
-        if (op.purge) await purge(ctx);
-        return;
-      case "wait-deleted":
-        await waitUntilGone(ctx);
-        if (op.purge) await purge(ctx);
-        return;
-      case "purge":
-        return purge(ctx);
-    }
+    if (op.kind === "delete" || op.kind === "delete-and-purge") await softDelete(ctx);
+    if (op.kind === "wait-deleted" || op.kind === "wait-deleted-and-purge") await waitUntilGone(ctx);
+    if (op.kind.endsWith("purge")) await purge(ctx);
   },
 
   // The journal keeps the id of what this step deleted: a later --purge knows the soft-deleted service is aeg's.

@@ -21,9 +21,10 @@ describe("step remove-apim", () => {
   });
 
   it("each write says what it sends, and a blocked instance says why with exit 2", async () => {
-    expect((await plan(OURS))[0]).toMatchObject({ op: { kind: "delete", purge: false }, note: expect.stringMatching(/48 hours.*--recover-soft-deleted.*--purge/) });
-    expect((await plan(OURS, true))[0]!.op).toEqual({ kind: "delete", purge: true });
-    expect((await plan(deleting, true))[0]!.op).toEqual({ kind: "wait-deleted", purge: true });
+    expect((await plan(OURS))[0]).toMatchObject({ op: { kind: "delete" }, note: expect.stringMatching(/48 hours.*--recover-soft-deleted.*--purge/) });
+    expect((await plan(OURS, true))[0]!.op).toEqual({ kind: "delete-and-purge" });
+    expect((await plan(deleting, true))[0]!.op).toEqual({ kind: "wait-deleted-and-purge" });
+    expect((await plan(deleting))[0]!.op).toEqual({ kind: "wait-deleted" });
     expect((await plan(SOFT_DELETED, true))[0]!.op).toEqual({ kind: "purge" });
     expect((await plan(SOFT_DELETED))[0]!.note).toBe("soft-deleted until 2026-06-11T10:00:00.000Z; aeg teardown --purge frees the name");
     expect((await plan(THEIRS))[0]).toMatchObject({ exitCode: 2, note: expect.stringMatching(/no managed-by: aeg tag/), hint: expect.stringMatching(/managed-by=aeg/) });
