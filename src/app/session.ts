@@ -3,6 +3,7 @@ import path from "node:path";
 import type { TokenCredential } from "@azure/core-auth";
 import { ClientSecretCredential } from "@azure/identity";
 import { armClients, type ArmClients } from "../azure/arm.js";
+import { transientOptionsFor } from "../azure/transient.js";
 import { identityServices, type IdentityServices } from "../azure/identity-services.js";
 import { cloudProfile, type CloudProfile } from "../azure/cloud.js";
 import { makeCredential } from "../azure/credentials.js";
@@ -102,20 +103,21 @@ export async function openSession(flags: SessionFlags, opts: { lock: boolean; cw
       : await makeCredential(cloud, { tenantId: config.tenantId, clientId: config.auth.clientId, clientSecretFile: config.auth.clientSecretFile && path.resolve(path.dirname(file), config.auth.clientSecretFile) });
     const environment = captured?.environment ?? flags.env ?? (flags.sandbox ? "sandbox" : "default");
     const journal = await Journal.open(path.join(cwd, ".aeg", "state"), environment, { lock: opts.lock });
+    // Azure takes tens of minutes to create APIM: poll it gently. Local tenants answer in seconds.
+    const pollIntervalMs = Number(process.env.AEG_POLL_INTERVAL_MS) || (cloud.name === "custom" || cloud.sandbox ? 500 : 20_000);
     return {
       environment,
       config,
       cloud,
       credential,
-      arm: armClients(cloud, credential, config.subscriptionId),
+      arm: armClients(cloud, credential, config.subscriptionId, { transient: transientOptionsFor(pollIntervalMs) }),
       identity: identityServices(cloud, credential),
       journal,
       configDir: path.dirname(file),
       ...(sandbox ? { sandbox } : {}),
       notes,
       ...(config.templatesDir ? { templatesDir: path.resolve(path.dirname(file), config.templatesDir) } : {}),
-      // Azure takes tens of minutes to create APIM: poll it gently. Local tenants answer in seconds.
-      pollIntervalMs: Number(process.env.AEG_POLL_INTERVAL_MS) || (cloud.name === "custom" || cloud.sandbox ? 500 : 20_000),
+      pollIntervalMs,
       async close() {
         await journal.close();
         await sandbox?.close();

@@ -1,5 +1,6 @@
 import { AuthenticationError, CredentialUnavailableError } from "@azure/identity";
 import { ExitCode, PermissionError, UserError } from "../errors.js";
+import { TransientRefusalError } from "./transient.js";
 
 interface RestLike {
   statusCode?: number;
@@ -49,6 +50,7 @@ export function explainAzureError(err: unknown, what: string, requiredRole: stri
       "Sign in with `az login`, or set AZURE_CLIENT_ID/AZURE_TENANT_ID with a secret, certificate or workload identity.",
     );
   }
+  if (err instanceof TransientRefusalError) return stillRefused(err, what);
   if (!isRest(err)) return err instanceof Error ? err : new Error(String(err));
   // ARM's ValidationError puts the useful part ("Error in element … line N") in details[].
   const inner = err.details?.error?.details?.map((d) => d.message).filter(Boolean) ?? [];
@@ -64,6 +66,18 @@ export function explainAzureError(err: unknown, what: string, requiredRole: stri
     return new PermissionError(`${what}: permission denied (403 ${azureCode(err) ?? "Forbidden"}): ${detail}`, `This step needs ${requiredRole}.`);
   }
   return new UserError(`${what}: Azure answered ${err.statusCode} ${azureCode(err) ?? ""}: ${detail}`.replace(" :", ":"), ExitCode.unexpected);
+}
+
+/** A "not now" answer that outlasted every retry: name the code, how often it was retried, what to do. */
+function stillRefused(err: TransientRefusalError, what: string): UserError {
+  const over = err.elapsedMs >= 1000 ? ` over ${Math.round(err.elapsedMs / 1000)} s` : "";
+  const code = azureCode(err) ?? "";
+  const kind = err.rule.name === code ? "" : ` (${err.rule.name})`;
+  return new UserError(
+    `${what}: Azure answered ${err.statusCode} ${code}${kind} and still did after ${err.retries} retries${over}: ${firstLine(err.message)}`,
+    ExitCode.unexpected,
+    err.rule.hint,
+  );
 }
 
 function firstLine(text: string): string {
