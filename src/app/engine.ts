@@ -1,4 +1,5 @@
 import { Engine, type EngineEvents } from "../engine/runner.js";
+import { maxParallelWritesFrom } from "../engine/scheduler.js";
 import type { RunOptions } from "../engine/step.js";
 import { assertTemplatesValid } from "../policy/template-lint.js";
 import { loadTemplates, type TemplateSet } from "../policy/templates.js";
@@ -34,6 +35,7 @@ export async function setupEngine(session: Session, events: EngineEvents, run: {
       pollIntervalMs: session.pollIntervalMs,
       signal: run.signal,
       options: run.options,
+      maxParallelWrites: maxParallelWritesFrom(process.env),
     },
     events,
     STEP_ROLES,
