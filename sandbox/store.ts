@@ -108,6 +108,8 @@ export interface OperationRecord {
   endTime?: string;
   /** Resource the operation acts on (service key `rg/name` for time-based APIM creation). */
   target?: string;
+  /** Epoch ms before which the operation answers InProgress, whatever its polls (the latency model). */
+  readyAt?: number;
 }
 
 /** The tenant document. Services add slots of their own: governance/state.ts, EventStoreState. */
