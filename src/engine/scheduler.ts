@@ -2,9 +2,10 @@
  * Runs a step's writes concurrently, within what the service allows. The order is data on each
  * change, computed by its step: `after` names the resources that must be written first, `lock`
  * a key no two writes may hold at once (APIM's API-level lock). Writes to the APIM instance
- * (`apimWrite`) share one bound across every step running at the same time.
+ * (`apimWrite`) share one bound across every step running at the same time, and start at most
+ * `writesPerSecond` a second.
  */
-
+import { setTimeout as sleep } from "node:timers/promises";
 import { ConfigError } from "../errors.js";
 
 /** What the scheduler reads of a change. */
@@ -19,26 +20,56 @@ export interface ScheduledWrite {
   lock?: string;
 }
 
-/** The bound on concurrent APIM writes when nothing says otherwise (see README, "Concurrency"). */
-export const DEFAULT_MAX_PARALLEL_WRITES = 8;
+/**
+ * The bound on concurrent APIM writes when nothing says otherwise (README, "Concurrency"): APIM's
+ * named-value and fragment writes run for seconds, so 32 in flight start about 6 a second, within
+ * ARM's write budget below; fewer leaves a 500-agent setup waiting on named values.
+ */
+export const DEFAULT_MAX_PARALLEL_WRITES = 32;
+
+/**
+ * ARM refills a principal's write budget at 10 a second per region, 200 at most
+ * (learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling):
+ * starting no more than that keeps fast writes (deletes, policies) from being throttled.
+ */
+export const DEFAULT_WRITES_PER_SECOND = 10;
+
+export interface Clock {
+  now(): number;
+  after(ms: number): Promise<void>;
+}
+
+const REAL_CLOCK: Clock = { now: () => Date.now(), after: (ms) => sleep(ms) };
 
 /** The bound from `AEG_MAX_PARALLEL_WRITES`, or the default; a value that is not a whole number ≥ 1 is a usage error. */
 export function maxParallelWritesFrom(env: NodeJS.ProcessEnv): number {
   const raw = env.AEG_MAX_PARALLEL_WRITES;
   if (raw === undefined || raw.trim() === "") return DEFAULT_MAX_PARALLEL_WRITES;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw new ConfigError([`AEG_MAX_PARALLEL_WRITES: '${raw}' is not a whole number from 1 to 64`], "Unset it for the default (8), or set 1 to write one at a time.");
+  if (!Number.isInteger(n) || n < 1 || n > 64) {
+    throw new ConfigError([`AEG_MAX_PARALLEL_WRITES: '${raw}' is not a whole number from 1 to 64`], `Unset it for the default (${DEFAULT_MAX_PARALLEL_WRITES}), or set 1 to write one at a time.`);
+  }
   return n;
 }
 
 export class WriteScheduler {
   private apimRunning = 0;
   private readonly locks = new Set<string>();
-  /** Batches waiting on a slot or a lock another batch holds: woken when one frees. */
+  /** Batches waiting on a slot, a lock or the pace: woken when one frees. */
   private readonly waiting = new Set<() => void>();
+  /** Start times of the APIM writes of the last second. */
+  private recentStarts: number[] = [];
+  private wakeScheduled = false;
+  private readonly writesPerSecond: number;
+  private readonly clock: Clock;
 
-  constructor(readonly maxParallelWrites: number = DEFAULT_MAX_PARALLEL_WRITES) {
+  constructor(
+    readonly maxParallelWrites: number = DEFAULT_MAX_PARALLEL_WRITES,
+    pace: { writesPerSecond?: number; clock?: Clock } = {},
+  ) {
     if (!Number.isInteger(maxParallelWrites) || maxParallelWrites < 1) throw new RangeError(`maxParallelWrites must be a whole number of at least 1, not ${maxParallelWrites}`);
+    this.writesPerSecond = pace.writesPerSecond ?? DEFAULT_WRITES_PER_SECOND;
+    this.clock = pace.clock ?? REAL_CLOCK;
   }
 
   /**
@@ -87,12 +118,35 @@ export class WriteScheduler {
 
   private canStart(w: ScheduledWrite): boolean {
     if (w.lock !== undefined && this.locks.has(w.lock)) return false;
-    return !w.apimWrite || this.apimRunning < this.maxParallelWrites;
+    if (!w.apimWrite) return true;
+    if (this.apimRunning >= this.maxParallelWrites) return false;
+    const wait = this.paceWait();
+    if (wait > 0) this.wakeIn(wait);
+    return wait === 0;
+  }
+
+  /** ms until another APIM write may start under the pace; 0 now. */
+  private paceWait(): number {
+    const now = this.clock.now();
+    this.recentStarts = this.recentStarts.filter((t) => now - t < 1000);
+    return this.recentStarts.length < this.writesPerSecond ? 0 : this.recentStarts[0]! + 1000 - now;
+  }
+
+  private wakeIn(ms: number): void {
+    if (this.wakeScheduled) return;
+    this.wakeScheduled = true;
+    void this.clock.after(ms).then(() => {
+      this.wakeScheduled = false;
+      for (const pump of [...this.waiting]) pump();
+    });
   }
 
   private take(w: ScheduledWrite): void {
     if (w.lock !== undefined) this.locks.add(w.lock);
-    if (w.apimWrite) this.apimRunning++;
+    if (w.apimWrite) {
+      this.apimRunning++;
+      this.recentStarts.push(this.clock.now());
+    }
   }
 
   private release(w: ScheduledWrite): void {
