@@ -97,7 +97,9 @@ export class ArmServer {
     };
     const clientRequestId = header(req, "x-ms-client-request-id");
     if (clientRequestId) reply.headers["x-ms-client-request-id"] = clientRequestId;
-    this.store.persist();
+    // A write is on disk before it is answered; reads are saved together, after a burst.
+    if (isWrite(req.method, req.path)) this.store.persist();
+    else this.store.persistSoon();
     const sent = writeReply(res, reply, req.method);
     this.counters.count(req.method, req.path, reply.status);
     // A request rejected because it names no emulated operation has no spec operation to be
