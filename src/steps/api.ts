@@ -91,7 +91,7 @@ export const apiStep = defineStep<DesiredApi, ApiObserved, ApiOp>({
     }
     const [apiPolicy] = await Promise.all([
       readApiPolicy(ctx, desired.apiId),
-      ...[...observed.operations.keys()].map(async (opId) => {
+      eachAtMost(READS_AT_ONCE, [...observed.operations.keys()], async (opId) => {
         const policy = await orMissing(client.apiOperationPolicy.get(resourceGroup, apim.name, desired.apiId, opId, "policy", { format: POLICY_FORMAT }));
         if (policy?.value !== undefined) observed.operationPolicies.set(opId, { value: policy.value, ...(policy.eTag ? { etag: policy.eTag } : {}) });
       }),
@@ -150,6 +150,21 @@ export const apiStep = defineStep<DesiredApi, ApiObserved, ApiOp>({
 
   outputs: (desired, observed) => ({ apiId: observed.api?.id, apiPath: desired.body.path }),
 });
+
+/**
+ * Operation policies read at once: hundreds of agents in one burst would open as many TLS
+ * connections and overdraw ARM's read budget (250, refilled at 25 a second per principal:
+ * learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling).
+ */
+const READS_AT_ONCE = 32;
+
+async function eachAtMost<T>(limit: number, items: T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
 
 /**
  * The API-scope policy as stored. Read with a plain request: the SDK's `apiPolicy.get`
