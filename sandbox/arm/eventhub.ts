@@ -90,7 +90,7 @@ export function registerEventHub(r: ArmRouter, ctx: ArmContext): void {
       updatedAt: now,
       eventHubs: existing?.eventHubs ?? {},
     };
-    const op = newOperation(ctx, "eh-namespace", k);
+    const op = newOperation(ctx, "eh-namespace", k, req);
     ns.pendingOperation = op.id;
     s.eventHubNamespaces[k] = ns;
     const asyncUrl = `${ctx.urls.arm()}${nsId(ns)}/operationresults/${op.id}?api-version=${EVENTHUB_API}`;

@@ -1,4 +1,5 @@
 import { Engine, type BaseContext, type EngineEvents } from "../engine/runner.js";
+import { maxParallelWritesFrom } from "../engine/scheduler.js";
 import type { RunOptions } from "../engine/step.js";
 import { assertTemplatesValid } from "../policy/template-lint.js";
 import { loadTemplates, type TemplateSet } from "../policy/templates.js";
@@ -50,6 +51,7 @@ function baseContext(session: Session, templates: TemplateSet, run: Run): BaseCo
     pollIntervalMs: session.pollIntervalMs,
     signal: run.signal,
     options: run.options,
+    maxParallelWrites: maxParallelWritesFrom(process.env),
   };
 }
 

@@ -3,6 +3,7 @@ import path from "node:path";
 import type { TokenCredential } from "@azure/core-auth";
 import { ClientSecretCredential } from "@azure/identity";
 import { armClients, type ArmClients } from "../azure/arm.js";
+import { transientOptionsFor } from "../azure/transient.js";
 import { identityServices, type IdentityServices } from "../azure/identity-services.js";
 import { cloudProfile, type CloudProfile } from "../azure/cloud.js";
 import { makeCredential } from "../azure/credentials.js";
@@ -130,7 +131,7 @@ export async function openSession(flags: SessionFlags, opts: { lock: boolean; cw
       config,
       cloud,
       credential,
-      arm: armClients(cloud, credential, config.subscriptionId),
+      arm: armClients(cloud, credential, config.subscriptionId, { transient: transientOptionsFor(pollIntervalMs) }),
       identity: identityServices(cloud, credential),
       journal,
       configDir: path.dirname(file),

@@ -5,6 +5,7 @@ import { ResourceManagementClient } from "@azure/arm-resources";
 import type { TokenCredential } from "@azure/core-auth";
 import { createPipelineRequest, RestError, type PipelinePolicy } from "@azure/core-rest-pipeline";
 import { armScope, type CloudProfile } from "./cloud.js";
+import { transientRetryPolicy, type TransientOptions } from "./transient.js";
 
 /** Counts the ARM requests a run sends, so "a no-op re-run makes zero writes" is observable. */
 export class RequestCounter {
@@ -55,10 +56,15 @@ export async function listSubscriptions(clients: ArmClients, cloud: CloudProfile
 
 const SUBSCRIPTIONS_API_VERSION = "2022-12-01";
 
-export function armClients(cloud: CloudProfile, credential: TokenCredential, subscriptionId: string): ArmClients {
+/** `transient`: how APIM's and ARM's "not now" answers are retried (see transient.ts). */
+export function armClients(cloud: CloudProfile, credential: TokenCredential, subscriptionId: string, opts: { transient: TransientOptions }): ArmClients {
   const counter = new RequestCounter();
   const scopes = [armScope(cloud)];
-  const perCall = [{ policy: counter.policy, position: "perCall" as const }];
+  // The counter first: it counts a request once, however often it is retried.
+  const perCall = [
+    { policy: counter.policy, position: "perCall" as const },
+    { policy: transientRetryPolicy(opts.transient), position: "perCall" as const },
+  ];
   const classic = { endpoint: cloud.resourceManager, credentialScopes: scopes, additionalPolicies: perCall };
   const modular = { endpoint: cloud.resourceManager, credentials: { scopes }, additionalPolicies: perCall };
   return {

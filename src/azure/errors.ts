@@ -1,5 +1,6 @@
 import { AggregateAuthenticationError, AuthenticationError, AuthenticationRequiredError, CredentialUnavailableError } from "@azure/identity";
 import { ExitCode, PermissionError, UserError } from "../errors.js";
+import { TransientRefusalError } from "./transient.js";
 
 interface RestLike {
   statusCode?: number;
@@ -47,6 +48,7 @@ export function explainAzureError(err: unknown, what: string, requiredRole: stri
   if (err instanceof CredentialUnavailableError || err instanceof AuthenticationError || err instanceof AuthenticationRequiredError || err instanceof AggregateAuthenticationError) {
     return credentialError(err, what);
   }
+  if (err instanceof TransientRefusalError) return stillRefused(err, what);
   const unreachable = unreachableEndpoint(err, what);
   if (unreachable) return unreachable;
   if (!isRest(err)) return err instanceof Error ? err : new Error(String(err));
@@ -64,6 +66,18 @@ export function explainAzureError(err: unknown, what: string, requiredRole: stri
     return new PermissionError(`${what}: permission denied (403 ${azureCode(err) ?? "Forbidden"}): ${detail}`, `This step needs ${requiredRole}.`);
   }
   return new UserError(`${what}: Azure answered ${err.statusCode} ${azureCode(err) ?? ""}: ${detail}`.replace(" :", ":"), ExitCode.unexpected);
+}
+
+/** A "not now" answer that outlasted every retry: name the code, how often it was retried, what to do. */
+function stillRefused(err: TransientRefusalError, what: string): UserError {
+  const over = err.elapsedMs >= 1000 ? ` over ${Math.round(err.elapsedMs / 1000)} s` : "";
+  const code = azureCode(err) ?? "";
+  const kind = err.rule.name === code ? "" : ` (${err.rule.name})`;
+  return new UserError(
+    `${what}: Azure answered ${err.statusCode} ${code}${kind} and still did after ${err.retries} retries${over}: ${firstLine(err.message)}`,
+    ExitCode.unexpected,
+    err.rule.hint,
+  );
 }
 
 function firstLine(text: string): string {

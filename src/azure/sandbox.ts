@@ -12,14 +12,32 @@ import type { Sandbox as RunningSandbox } from "../../sandbox/index.js";
 
 export const DEFAULT_SANDBOX_DIR = path.join(".aeg", "sandbox");
 
-export async function startSandbox(opts: { stateDir: string; port?: number; apimActivationMs?: number }): Promise<RunningSandbox> {
+export interface SandboxStartOptions {
+  stateDir: string;
+  port?: number;
+  apimActivationMs?: number;
+  /** `azure`, `none`, or the path of a JSON latency model. */
+  latency?: string;
+  /** Model APIM's API-level lock (overlapping writes under one API answer 409), with this settle time. */
+  apiLocks?: { settleMs: number };
+}
+
+export async function startSandbox(opts: SandboxStartOptions): Promise<RunningSandbox> {
   requireDirectory(opts.stateDir);
   const sandbox = await import("../../sandbox/index.js");
+  const { latency, apiLocks, ...rest } = opts;
   try {
-    return await sandbox.startSandbox(opts);
+    return await sandbox.startSandbox({
+      ...rest,
+      ...(latency === undefined ? {} : { latency: latency === "azure" || latency === "none" ? latency : { file: path.resolve(latency) } }),
+      ...(apiLocks ? { apiLocks: true, apiLockSettleMs: apiLocks.settleMs } : {}),
+    });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "EADDRINUSE") {
       throw new UserError(`--port: ${opts.port ?? "the port"} is already in use`, ExitCode.usage, "Pick another port, or leave --port out for a free one.");
+    }
+    if (err instanceof Error && err.name === "LatencyModelError") {
+      throw new UserError(`--latency: ${err.message}`, ExitCode.usage, "Use azure, none, or a JSON file like {\"readMs\": 80, \"writes\": {\"apimNamedValue\": {\"ms\": 450, \"lroMs\": 5000}}} (README, \"Latency model\").");
     }
     throw inUse(err);
   }

@@ -57,8 +57,15 @@ export interface Change<Op = unknown> {
   hint?: string;
   /** Blocked only: the exit code of a run that refuses this change. */
   exitCode?: ExitCode;
-  /** Writes to the APIM instance go through one queue: APIM answers overlapping writes with 409. */
+  /** A write to the APIM instance: it counts against the bound on concurrent APIM writes. */
   apimWrite?: boolean;
+  /**
+   * Resources of the same step that must be written before this one (an API before its
+   * operations, an operation before its policy). Absent: after every earlier write of the step.
+   */
+  after?: string[];
+  /** Writes with the same key never run at once: APIM's lock on an API and everything under it. */
+  lock?: string;
   op?: Op;
   /**
    * What aeg saw of the resource while planning (`seen()`): a saved plan is stale when a fresh
@@ -115,6 +122,12 @@ export function skipped(resource: string, why: string): Change<never> {
 /** A change aeg refuses to make, known while planning: `why` names the field at fault. */
 export function blocked(resource: string, why: string, exitCode: ExitCode, hint: string, fields: FieldChange[] = []): Change<never> {
   return { action: "blocked", resource, fields, note: why, hint, exitCode };
+}
+
+/** Adds a write's order (`after`, `lock`: see scheduler.ts); a change that writes nothing stays as it is. */
+export function ordered<C extends Change>(change: C, order: { after: string[]; lock?: string }): C {
+  if (change.action !== "create" && change.action !== "update" && change.action !== "delete") return change;
+  return { ...change, after: order.after, ...(order.lock !== undefined ? { lock: order.lock } : {}) };
 }
 
 /**

@@ -1,6 +1,7 @@
 import path from "node:path";
 import type { TokenCredential } from "@azure/core-auth";
 import { ClientSecretCredential } from "@azure/identity";
+import { transientOptionsFor } from "../azure/transient.js";
 import { armClients, listSubscriptions, type SubscriptionSummary } from "../azure/arm.js";
 import { cloudProfile, type CloudProfile } from "../azure/cloud.js";
 import { makeCredential } from "../azure/credentials.js";
@@ -47,7 +48,8 @@ export async function openDiscovery(opts: { sandbox: boolean; sandboxDir?: strin
     credential = await makeCredential(cloud, { tenantId: opts.tenantId, clientId: opts.clientId });
   }
   const identity: IdentityServices = identityServices(cloud, credential);
-  const arm = (subscriptionId: string) => armClients(cloud, credential, subscriptionId);
+  // init only reads: the retry of refused writes is the same as a run against this cloud would use.
+  const arm = (subscriptionId: string) => armClients(cloud, credential, subscriptionId, { transient: transientOptionsFor(cloud.sandbox ? 500 : 20_000) });
   return {
     cloud,
     ...(sandbox ? { sandbox } : {}),

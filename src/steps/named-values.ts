@@ -50,7 +50,8 @@ export const namedValuesStep = defineStep<DesiredNamedValues, Map<string, NamedV
       const observed = live ? { displayName: live.displayName, value: live.value, secret: live.secret ?? false, tags: live.tags ?? [] } : undefined;
       const fields = diffFields({ ...body }, observed);
       if (live && fields.length === 0) return inSync(resource, live);
-      return { action: live ? "update" : "create", resource, fields: live ? fields : [{ field: "value", to: body.value }], apimWrite: true, op: { id, body }, seen: seen(live) };
+      // Named values are independent of each other: APIM writes them side by side (APIOps does too).
+      return { action: live ? "update" : "create", resource, fields: live ? fields : [{ field: "value", to: body.value }], apimWrite: true, after: [], op: { id, body }, seen: seen(live) };
     });
   },
 
