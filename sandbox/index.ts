@@ -4,11 +4,14 @@ import fs from "node:fs";
 import path from "node:path";
 import { Router, json, listen, listenPreferring, routerHandler, type Listener } from "./http.js";
 import { checkToolchain } from "./gateway/expressions/toolchain.js";
+import { acquireLock } from "./lock.js";
 import { Store, STATE_FILE } from "./store.js";
-import { acquireLock } from "./state-dir.js";
 import { loadPki, CA_CERT_FILE, CA_KEY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE, SIGNING_KEY_FILE } from "./pki.js";
 import { entraNotFound, entraRouter, type EntraContext } from "./entra.js";
 import { ArmServer } from "./arm/server.js";
+import { seedRoleAssignments } from "./arm/rbac.js";
+import { ApiLocks } from "./arm/apiLocks.js";
+import { latencyModel, type LatencyOption } from "./arm/latency.js";
 import type { ArmContext } from "./arm/common.js";
 import { EventStore } from "./eventhubs/store.js";
 import { EventHubsAmqp } from "./eventhubs/amqp.js";
@@ -21,6 +24,7 @@ import { AGENTS, PERSONAS, type Agent, type Persona } from "./governance/persona
 import type { PersonaTokenRequest } from "./governance/tokens.js";
 
 export { mintPersonaToken, type PersonaTokenRequest, type TokenVersion } from "./governance/tokens.js";
+export { AZURE_LATENCY, LatencyModelError, latencyModel, scaleLatency, type LatencyModel, type LatencyOption, type WriteKind } from "./arm/latency.js";
 export { runningServer, SERVER_FILE, type ServerInfo } from "./governance/discovery.js";
 export * from "./governance/personas.js";
 
@@ -41,11 +45,21 @@ export interface SandboxOptions {
   expressions?: Partial<ExpressionHostOptions>;
   /**
    * Dataverse service-protection limits per caller (`oid`): requestsPer5Min (6000),
-   * executionMsPer5Min (1,200,000), concurrent (52), windowMs (300,000), now (clock, for tests).
+   * executionMsPer5Min (1,200,000), concurrent (52), windowMs (300,000), now (clock, for tests),
+   * perRowMs (10, modelled execution time per row written), realTime (false), dopHint (4).
    */
   dataverseLimits?: DataverseLimitOptions;
   /** Dataverse alternate keys stay Pending this long before Active (ms); default 0 = at once. */
   dataverseKeyActivationMs?: number;
+  /**
+   * ARM's answer delays and long-running-operation durations: "none" (default), "azure", a model,
+   * or `{ file }` naming a JSON model (arm/latency.ts). APIM creation keeps `apimActivationMs`.
+   */
+  latency?: LatencyOption;
+  /** Model APIM's API-level lock: a write under an API that overlaps another answers 409 (arm/apiLocks.ts). Default off. */
+  apiLocks?: boolean;
+  /** With `apiLocks`: how long an API stays locked after its last write, and that write's operation, ended (ms); default 0. */
+  apiLockSettleMs?: number;
 }
 
 /** The public facts (server.json's) and the tenant's credentials. */
@@ -55,6 +69,9 @@ export interface SandboxInfo extends PublicInfo {
   clientSecret: string;
   readerClientId: string;
   readerClientSecret: string;
+  /** An application that is Contributor on the subscription and nothing else: it may create resources, not assign roles. */
+  contributorClientId: string;
+  contributorClientSecret: string;
   /** Event Hubs AMQP over TLS (sandbox certificate): a client's `customEndpointAddress`. */
   eventHubs: string;
   /** Event Hubs over plain AMQP, as the emulator is reached (`UseDevelopmentEmulator=true`). */
@@ -77,6 +94,8 @@ const notFound = (code: string) => (req: { method: string; path: string }) => js
 
 export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   fs.mkdirSync(opts.stateDir, { recursive: true });
+  // A bad latency model is the caller's mistake: say so before taking the directory.
+  const latency = latencyModel(opts.latency);
   const release = acquireLock(opts.stateDir);
   const listeners: Listener[] = [];
   let gateway: Gateway | undefined;
@@ -85,6 +104,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     const pki = await loadPki(opts.stateDir);
     const store = Store.load(opts.stateDir);
     const state = store.state;
+    seedRoleAssignments(state);
     const urls = { arm: "", authority: "", graph: "", dataverse: "", gateway: "" };
 
     const entra: EntraContext = {
@@ -99,6 +119,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
         apimActivationMs: opts.apimActivationMs ?? 4000,
         lroPolls: opts.lroPolls ?? 1,
         retryAfterSeconds: opts.retryAfterSeconds ?? 1,
+        latency,
       },
       urls: { arm: () => urls.arm, gateway: () => urls.gateway },
     };
@@ -116,7 +137,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     armCtx.checkExpression = gw.checkExpressions;
     armCtx.events = events;
     armCtx.gatewayStats = () => gw.getStats();
-    const arm = new ArmServer(armCtx, entra, store, opts.trafficFile);
+    const arm = new ArmServer(armCtx, entra, store, opts.trafficFile, opts.apiLocks ? new ApiLocks(opts.apiLockSettleMs ?? 0) : undefined);
     const routers: ExtraRouters = { graph: new Router(), dataverse: new Router() };
 
     const ports = (state.ports ??= {});
@@ -168,6 +189,8 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       clientSecret: state.apps.operator.clientSecret,
       readerClientId: state.apps.reader.clientId,
       readerClientSecret: state.apps.reader.clientSecret,
+      contributorClientId: state.apps.contributor.clientId,
+      contributorClientSecret: state.apps.contributor.clientSecret,
       eventHubs: eh.endpoint,
       eventHubsEmulator: `sb://127.0.0.1:${eh.plainPort}`,
       eventHubsConnectionString: (namespace, hub) => {

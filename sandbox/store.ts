@@ -13,7 +13,7 @@ export interface AppRecord {
   /** Object id of the app's service principal (the `oid` claim). */
   objectId: string;
   displayName: string;
-  role: "Owner" | "Reader";
+  role: "Owner" | "Reader" | "Contributor";
 }
 
 /** A directory principal that role assignments may name (apps and managed identities). */
@@ -108,6 +108,8 @@ export interface OperationRecord {
   endTime?: string;
   /** Resource the operation acts on (service key `rg/name` for time-based APIM creation). */
   target?: string;
+  /** Epoch ms before which the operation answers InProgress, whatever its polls (the latency model). */
+  readyAt?: number;
 }
 
 /** The tenant document. Services add slots of their own: governance/state.ts, EventStoreState. */
@@ -115,7 +117,8 @@ export interface TenantState {
   version: 1;
   tenantId: string;
   subscriptionId: string;
-  apps: { operator: AppRecord; reader: AppRecord };
+  /** Their roles on the subscription are role assignments (seeded by arm/rbac.ts). */
+  apps: { operator: AppRecord; reader: AppRecord; contributor: AppRecord };
   principals: Record<string, PrincipalRecord>;
   resourceGroups: Record<string, { name: string; location: string; tags?: Record<string, string> }>;
   /** Keyed by `${rg}/${name}` lower-cased. */
@@ -129,7 +132,7 @@ export interface TenantState {
   ports?: Partial<Record<"arm" | "authority" | "graph" | "dataverse" | "gateway", number>>;
 }
 
-function newApp(displayName: string, role: AppRecord["role"]): AppRecord {
+export function newApp(displayName: string, role: AppRecord["role"]): AppRecord {
   return {
     clientId: randomUUID(),
     // Entra secrets are ~40 chars with a `~` in them; the shape does not matter, only secrecy.
@@ -143,13 +146,14 @@ function newApp(displayName: string, role: AppRecord["role"]): AppRecord {
 function freshState(): TenantState {
   const operator = newApp("aeg operator", "Owner");
   const reader = newApp("aeg reader", "Reader");
+  const contributor = newApp("aeg contributor", "Contributor");
   const principals: Record<string, PrincipalRecord> = {};
-  for (const a of [operator, reader]) principals[a.objectId] = { objectId: a.objectId, appId: a.clientId, displayName: a.displayName, kind: "Application" };
+  for (const a of [operator, reader, contributor]) principals[a.objectId] = { objectId: a.objectId, appId: a.clientId, displayName: a.displayName, kind: "Application" };
   return {
     version: 1,
     tenantId: randomUUID(),
     subscriptionId: randomUUID(),
-    apps: { operator, reader },
+    apps: { operator, reader, contributor },
     principals,
     resourceGroups: {},
     apim: {},
@@ -164,6 +168,7 @@ export const STATE_FILE = "state.json";
 
 export class Store {
   private lastWritten = "";
+  private soon = false;
   constructor(
     readonly dir: string,
     readonly state: TenantState,
@@ -181,6 +186,19 @@ export class Store {
     }
     pruneOperations(state);
     return new Store(dir, state);
+  }
+
+  /**
+   * `persist` within 100 ms: after reads, whose only changes are an operation's poll count, so a
+   * burst of hundreds of reads costs a few serializations of the tenant, not one each.
+   */
+  persistSoon(): void {
+    if (this.soon) return;
+    this.soon = true;
+    setTimeout(() => {
+      this.soon = false;
+      this.persist();
+    }, 100).unref();
   }
 
   /** Writes the state if it changed since the last write. Synchronous so writes never interleave. */

@@ -1,21 +1,13 @@
-// Microsoft.Authorization role assignments at any scope, with ARM's idempotency rules
-// (same name + same body succeeds again; same triple under another name is 409).
+// Microsoft.Authorization: role assignments at any scope, with ARM's idempotency rules (same
+// name + same body succeeds again; same triple under another name is 409), the built-in role
+// definitions, and the caller's permissions at a resource group or resource.
 import { json, type Req } from "../http.js";
 import type { RoleAssignmentRecord, TenantState } from "../store.js";
 import { body, fail, props, requireResourceGroup, type ArmContext, type ArmRouter } from "./common.js";
+import { permissionsAt } from "./rbac.js";
+import { ROLE_DEFINITIONS } from "./roleDefinitions.js";
 
 const AUTHORIZATION_API = "2022-04-01";
-
-/** Built-in roles the sandbox knows (ids are the same in every tenant). */
-const BUILT_IN_ROLES: Record<string, string> = {
-  "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
-  "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
-  "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
-  "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9": "User Access Administrator",
-  "2b629674-e913-4c01-ae53-ef4638d8f975": "Azure Event Hubs Data Sender",
-  "a638d3c7-ab3a-418d-83e6-5f17a39d4fde": "Azure Event Hubs Data Receiver",
-  "f526a384-b230-433a-b45c-95f59c4a2dec": "Azure Event Hubs Data Owner",
-};
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -67,7 +59,7 @@ export function registerAuthorization(r: ArmRouter, ctx: ArmContext): void {
     const roleDefinitionId = typeof p["roleDefinitionId"] === "string" ? p["roleDefinitionId"] : "";
     const principalId = typeof p["principalId"] === "string" ? p["principalId"] : "";
     const guid = /\/roleDefinitions\/([^/]+)$/i.exec(roleDefinitionId)?.[1]?.toLowerCase() ?? "";
-    if (!BUILT_IN_ROLES[guid]) fail(400, "RoleDefinitionDoesNotExist", `The specified role definition with ID '${guid || roleDefinitionId}' does not exist.`);
+    if (!ROLE_DEFINITIONS[guid]) fail(400, "RoleDefinitionDoesNotExist", `The specified role definition with ID '${guid || roleDefinitionId}' does not exist.`);
     const actualType = principalTypeOf(s, principalId);
     if (!actualType) {
       fail(400, "PrincipalNotFound", `Principal ${principalId.replace(/-/g, "")} does not exist in the directory ${s.tenantId}. Check that you have the correct principal ID. If you are creating this principal and then immediately assigning a role, this error might be related to a replication delay. In this case, set the role assignment principalType property to a value, such as ServicePrincipal, User, or Group.  See https://aka.ms/docs-principaltype`);
@@ -116,5 +108,35 @@ export function registerAuthorization(r: ArmRouter, ctx: ArmContext): void {
       })
       .map(render);
     return json(200, { value });
+  }, tag);
+
+  // The caller's permissions: one entry per role assignment of theirs at or above the scope. The
+  // spec has this for resource groups and resources only. A resource group must exist (ARM's
+  // front door checks); a resource need not (the authorization provider evaluates the scope as
+  // written, so what applies there is what its ancestors grant).
+  const permissionsScope = (path: string) => /^\/subscriptions\/[^/]+\/resourcegroups\/[^/]+(\/providers\/[^/]+\/[^/]+\/[^/]+(\/[^/]+\/[^/]+)*)?\/providers\/Microsoft\.Authorization\/permissions$/i.test(path);
+  r.add(
+    "GET",
+    "/{*scope}/providers/Microsoft.Authorization/permissions",
+    (req) => {
+      const scope = scopeOf(req);
+      const value = permissionsAt(s, req.caller!.objectId, scope).map((p) => ({ actions: p.actions, notActions: p.notActions, dataActions: p.dataActions, notDataActions: p.notDataActions }));
+      return json(200, { value });
+    },
+    tag,
+    permissionsScope,
+  );
+
+  r.add("GET", "/{*scope}/providers/Microsoft.Authorization/roleDefinitions/{id}", (req) => {
+    scopeOf(req);
+    const guid = req.params["id"]!.toLowerCase();
+    const definition = ROLE_DEFINITIONS[guid];
+    if (!definition) fail(404, "RoleDefinitionDoesNotExist", `The specified role definition with ID '${req.params["id"]}' does not exist.`);
+    return json(200, {
+      id: roleDefId(guid),
+      name: guid,
+      type: "Microsoft.Authorization/roleDefinitions",
+      properties: { roleName: definition.roleName, type: "BuiltInRole", permissions: definition.permissions, assignableScopes: ["/"] },
+    });
   }, tag);
 }

@@ -44,6 +44,7 @@ export interface DvUser {
 export interface DvRole {
   roleid: string;
   name: string;
+  description?: string | null;
   businessunitid: string;
   roletemplateid: string | null;
   ismanaged: boolean;
@@ -129,8 +130,13 @@ function seed(state: TenantState): DataverseIdentityState {
     businessunitid: root,
     roleIds: [roleId],
   });
-  const { operator, reader } = state.apps;
-  const users = [appUser(operator.clientId, operator.objectId, operator.displayName, sysadmin.roleid), appUser(reader.clientId, reader.objectId, reader.displayName, basic.roleid)];
+  const { operator, reader, contributor } = state.apps;
+  // The contributor app is an environment admin here, so what stops it is its Azure role alone.
+  const users = [
+    appUser(operator.clientId, operator.objectId, operator.displayName, sysadmin.roleid),
+    appUser(reader.clientId, reader.objectId, reader.displayName, basic.roleid),
+    appUser(contributor.clientId, contributor.objectId, contributor.displayName, sysadmin.roleid),
+  ];
   const bots = SEED_BOTS.map((b): DvBot => ({ ...b, botid: randomUUID(), statecode: 0, statuscode: 1 }));
   return {
     organizationId: randomUUID(),

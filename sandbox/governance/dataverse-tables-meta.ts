@@ -58,6 +58,8 @@ export interface TableDef {
   rows: Record<string, Record<string, unknown>>;
   /** Next row version number (`versionnumber`, the etag). */
   nextVersion: number;
+  /** `TableType` at creation; only the bulk messages' partial success differs for Elastic here. */
+  tableType?: "Standard" | "Elastic";
 }
 
 /** Custom tables get object type codes from here up, as Dataverse numbers custom entities. */
@@ -228,6 +230,8 @@ export function parseTable(body: unknown, objectTypeCode: number): TableDef {
   const own = b["OwnershipType"] ?? "UserOwned";
   if (own !== "OrganizationOwned" && own !== "UserOwned") throw bad(`OwnershipType '${String(own)}' is not valid (OrganizationOwned or UserOwned).`);
   if (b["IsActivity"] === true) throw bad("Activity tables are not supported by the sandbox.");
+  const tableType = b["TableType"] ?? "Standard";
+  if (tableType !== "Standard" && tableType !== "Elastic") throw bad(`TableType '${String(tableType)}' is not valid (Standard or Elastic).`);
   const attrs = Array.isArray(b["Attributes"]) ? (b["Attributes"] as unknown[]).map((a) => parseAttribute(logicalName, a)) : [];
   const primary = attrs.filter((a) => a.isPrimaryName);
   if (primary.length !== 1 || primary[0]!.kind !== "String") throw bad("The entity needs exactly one StringAttributeMetadata with IsPrimaryName true among its Attributes.");
@@ -248,6 +252,7 @@ export function parseTable(body: unknown, objectTypeCode: number): TableDef {
     keys: [],
     rows: {},
     nextVersion: 1,
+    ...(tableType === "Elastic" ? { tableType } : {}),
   };
   for (const a of attrs) addAttribute(table, a);
   for (const [n, k] of SYSTEM_COLUMNS) table.attributes.push({ logicalName: n, schemaName: n.replace(/on$/, "On").replace(/^./, (x) => x.toUpperCase()), metadataId: randomUUID(), kind: k, requiredLevel: "None", format: "DateAndTime" });
@@ -366,6 +371,7 @@ export function renderTable(t: TableDef): Record<string, unknown> {
     CollectionSchemaName: `${t.schemaName}s`,
     ObjectTypeCode: t.objectTypeCode,
     OwnershipType: t.ownershipType,
+    TableType: t.tableType ?? "Standard",
     PrimaryIdAttribute: t.primaryIdAttribute,
     PrimaryNameAttribute: t.primaryNameAttribute ?? null,
     DisplayName: label(t.displayName),

@@ -184,25 +184,28 @@ export function checkUnique(t: TableDef, row: Row, now: number): void {
   }
 }
 
+/** Throws 412 when a row would break an alternate key's uniqueness; the bulk path passes an indexed one. */
+export type UniqueCheck = (t: TableDef, row: Row, now: number) => void;
+
 /** Creates a row (the id from the body or the address, else a new one); returns it. */
-export function insertRow(t: TableDef, values: Row, now: number, id?: string): Row {
+export function insertRow(t: TableDef, values: Row, now: number, id?: string, unique: UniqueCheck = checkUnique): Row {
   const rowId = String(values[t.primaryIdAttribute] ?? id ?? randomUUID()).toLowerCase();
   if (t.rows[rowId]) throw duplicate();
   const stamp = new Date(now).toISOString().replace(/\.\d{3}Z$/, "Z");
   const row: Row = {};
   for (const a of t.attributes) row[a.logicalName] = null;
   Object.assign(row, values, { [t.primaryIdAttribute]: rowId, createdon: stamp, modifiedon: stamp, versionnumber: t.nextVersion++ });
-  checkUnique(t, row, now);
+  unique(t, row, now);
   t.rows[rowId] = row;
   return row;
 }
 
 /** Applies an update to an existing row (uniqueness checked before anything changes). */
-export function updateRow(t: TableDef, row: Row, values: Row, now: number): Row {
+export function updateRow(t: TableDef, row: Row, values: Row, now: number, unique: UniqueCheck = checkUnique): Row {
   const idAttr = t.primaryIdAttribute;
   if (values[idAttr] !== undefined && values[idAttr] !== row[idAttr]) throw fail(400, PARSE_ERROR, `The primary key '${idAttr}' cannot be changed.`);
   const next: Row = { ...row, ...values, modifiedon: new Date(now).toISOString().replace(/\.\d{3}Z$/, "Z"), versionnumber: t.nextVersion++ };
-  checkUnique(t, next, now);
+  unique(t, next, now);
   t.rows[String(row[idAttr])] = next;
   return next;
 }

@@ -107,11 +107,12 @@ export function registerDataverseTables(router: Router<unknown>, gate: Dataverse
   router.add(
     ["GET", "POST", "PATCH", "PUT", "DELETE"],
     `${DATA_PATH}/{set}`,
-    gate(async (req, caller) => {
+    gate(async (req, caller, ticket) => {
       const segment = req.params["set"]!;
       const meta = metadataHook(req, tables, segment);
       if (meta) return meta;
       const row = rowHook(req, tables, segment);
+      if (row && req.method !== "GET" && row.status < 300) await ticket.rows(1); // one row written or deleted
       if (row) return row;
       const t = tables.customBySet(segment)!;
       if (req.method !== "GET") return dataverseError(405, PARSE_ERROR, `The HTTP method '${req.method}' is not allowed on the entity set '${segment}'.`);

@@ -6,7 +6,7 @@ import { HttpError, header, json, type Handler, type Reply, type Req, type Route
 import type { EntraContext, TokenClaims } from "../entra.js";
 import { checkBearer } from "./auth.js";
 import { ListenerFaults, registerFaultAdmin } from "./faults.js";
-import { DataverseLimits } from "./dataverse-limits.js";
+import { DataverseLimits, type Ticket } from "./dataverse-limits.js";
 import { ODataError, PARSE_ERROR, checkFilter, matches, parseFilter, parseSelect, parseTop, type ColumnType, type FilterNode } from "./odata.js";
 import { OPTION_LABELS, type GovernanceSeed } from "./personas.js";
 
@@ -82,8 +82,8 @@ export function authorizeRead(_caller: TokenClaims, _set: EntitySet): Reply | un
   return undefined;
 }
 
-/** A Web API handler that runs after the gate has authenticated and admitted the caller. */
-export type DataverseHandler = (req: Req, caller: TokenClaims) => Reply | Promise<Reply>;
+/** A Web API handler that runs after the gate has authenticated and admitted the caller (`ticket.rows` charges rows written). */
+export type DataverseHandler = (req: Req, caller: TokenClaims, ticket: Ticket) => Reply | Promise<Reply>;
 
 export type DataverseGate = (h: DataverseHandler, opts?: { countRequest?: boolean }) => Handler;
 
@@ -112,7 +112,7 @@ export function dataverseGate(entra: EntraContext, faults: ListenerFaults, limit
     try {
       let r: Reply;
       try {
-        r = await h(req, auth.claims);
+        r = await h(req, auth.claims, admitted.ticket);
       } catch (e) {
         if (!(e instanceof HttpError)) throw e;
         r = e.reply;

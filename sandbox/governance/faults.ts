@@ -77,10 +77,10 @@ export class ListenerFaults {
     return json(200, this.state);
   };
 
-  /** `GET /_sandbox/requests`: what this listener served, so tests can act at the N-th write. */
+  /** `GET /_sandbox/served`: what this listener served, so tests can act at the N-th write. */
   counts = (): Reply => json(200, this.requests);
 
-  /** `POST /_sandbox/requests/reset`. */
+  /** `POST /_sandbox/served/reset`. */
   resetCounts = (): Reply => {
     this.requests = { total: 0, writes: 0, faulted: 0, byMethod: {} };
     return { status: 204 };
@@ -159,6 +159,6 @@ export class ListenerFaults {
 /** The admin routes of a listener's faults and request counts (no auth, like ARM's). */
 export function registerFaultAdmin(router: Router<unknown>, faults: ListenerFaults): void {
   router.add(["GET", "POST", "DELETE"], "/_sandbox/faults", faults.admin);
-  router.add("GET", "/_sandbox/requests", faults.counts);
-  router.add("POST", "/_sandbox/requests/reset", faults.resetCounts);
+  router.add("GET", "/_sandbox/served", faults.counts);
+  router.add("POST", "/_sandbox/served/reset", faults.resetCounts);
 }

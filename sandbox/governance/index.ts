@@ -8,10 +8,13 @@ import { dataverseFaults, dataverseGate, registerDataverse, type ReadAuthorizer 
 import { DataverseLimits, type DataverseLimitOptions } from "./dataverse-limits.js";
 import { DataverseTables, registerDataverseTables } from "./dataverse-tables.js";
 import { registerDataverseBatch } from "./dataverse-batch.js";
+import { registerDataverseBulk } from "./dataverse-bulk.js";
 import { authorizeTableRead, privilegesProperty, registerDataverseIdentity, tableCatalog } from "./dataverse-identity.js";
 import { graphFaults, registerGraph } from "./graph.js";
 import { authorizeCheckMemberGroups, registerGraphDirectory } from "./graph-directory.js";
+import { registerGraphGroups } from "./graph-groups.js";
 import { governanceSeed, type GovernanceSeed } from "./personas.js";
+import { registerSeedAdmin } from "./seed-admin.js";
 import type { ListenerFaults } from "./faults.js";
 
 export interface Governance {
@@ -44,12 +47,15 @@ export function mountGovernance(routers: { authority: Router<unknown>; graph: Ro
   // Batch and custom tables before the identity routes: those claim every PATCH and keyed GET,
   // while these claim only their own paths (EntityDefinitions of known tables, custom sets).
   registerDataverseBatch(routers.dataverse, gate, tables);
+  registerDataverseBulk(routers.dataverse, gate, tables, limits);
   registerDataverseTables(routers.dataverse, gate, tables);
   // Identity routes first: their keyed one-segment paths would otherwise reach the tables' route.
   registerDataverseIdentity(routers.dataverse, entra, gate, catalog, { reads: 0, writes: 0 });
   registerGraphDirectory(routers.graph, entra, faults.graph, { reads: 0, writes: 0 });
+  registerGraphGroups(routers.graph, entra, faults.graph);
   registerDataverse(routers.dataverse, entra, data, faults.dataverse, authorize, gate);
   registerGraph(routers.graph, entra, data, faults.graph, (req, caller) => authorizeCheckMemberGroups(entra, req, caller));
   registerPersonaRoutes(routers.authority, entra, data);
+  registerSeedAdmin(routers.dataverse, data);
   return { data, faults, dataverse: { limits, tables } };
 }

@@ -2,7 +2,7 @@ import type { Config } from "../config/schema.js";
 import type { IdentityServices } from "../azure/identity-services.js";
 
 /** bot.authenticationmode labels (Copilot Studio); 2 and 3 are the Entra ID modes. */
-export const AUTHENTICATION_MODES: Record<number, string> = { 0: "Unspecified", 1: "None", 2: "Integrated", 3: "Custom Azure Active Directory", 4: "Generic OAuth2" };
+const AUTHENTICATION_MODES: Record<number, string> = { 0: "Unspecified", 1: "None", 2: "Integrated", 3: "Custom Azure Active Directory", 4: "Generic OAuth2" };
 
 export interface AgentVerdict {
   agentId: string;

@@ -103,6 +103,12 @@ export class DataverseClient {
     return (await this.service.send("GET", "/WhoAmI")).body as { UserId: string; BusinessUnitId: string; OrganizationId: string };
   }
 
+  /** The `x-ms-dop-hint` on a WhoAmI answer: how many requests at once Dataverse recommends (as Microsoft's samples read it). */
+  async recommendedParallelism(): Promise<number | undefined> {
+    const hint = Number((await this.service.send("GET", "/WhoAmI")).headers.get("x-ms-dop-hint"));
+    return Number.isInteger(hint) && hint > 0 ? hint : undefined;
+  }
+
   async rootBusinessUnit(): Promise<string> {
     const [root] = await this.list<{ businessunitid: string }>(`/businessunits${q({ $select: "businessunitid,name", $filter: "_parentbusinessunitid_value eq null" })}`);
     if (!root) throw new Error("Dataverse returned no root business unit");
@@ -193,6 +199,11 @@ export class DataverseClient {
     return this.service.sendText("POST", "/$batch", { text: body, contentType: `multipart/mixed; boundary=${boundary}` }, headers);
   }
 
+  /** The bulk `UpsertMultiple` action on an entity set: one request for all `targets` (204 on success). */
+  async upsertMultiple(entitySet: string, targets: Array<Record<string, unknown>>, headers: Record<string, string> = {}): Promise<ServiceResponse> {
+    return this.service.send("POST", `/${entitySet}/Microsoft.Dynamics.CRM.UpsertMultiple`, { Targets: targets }, headers);
+  }
+
   async rolePrivileges(roleId: string): Promise<RolePrivilege[]> {
     // The unbound function: the bound form is reported not to work everywhere (reference §4.4).
     const res = await this.service.send("GET", `/RetrieveRolePrivilegesRole(RoleId=@p)?@p=${roleId}`);
@@ -205,6 +216,21 @@ export class DataverseClient {
 
   async removePrivilege(roleId: string, privilegeId: string): Promise<void> {
     await this.service.send("POST", `/roles(${roleId})/Microsoft.Dynamics.CRM.RemovePrivilegeRole`, { Privilege: { "@odata.type": "Microsoft.Dynamics.CRM.privilege", privilegeid: privilegeId } });
+  }
+
+  /** The users who hold a role (the same N:N link, read from the role's side). */
+  async roleHolders(roleId: string): Promise<string[]> {
+    return (await this.list<{ systemuserid: string }>(`/roles(${roleId})/systemuserroles_association${q({ $select: "systemuserid" })}`)).map((u) => u.systemuserid);
+  }
+
+  /** Removes one role from a user (the N:N link; the role itself stays). */
+  async unassignRole(userId: string, roleId: string): Promise<void> {
+    await this.service.send("DELETE", `/systemusers(${userId})/systemuserroles_association(${roleId})/$ref`);
+  }
+
+  /** Deletes a custom security role; Dataverse removes it from every user who holds it. */
+  async deleteRole(roleId: string): Promise<void> {
+    await this.service.send("DELETE", `/roles(${roleId})`);
   }
 
   async assignRole(userId: string, roleId: string): Promise<void> {

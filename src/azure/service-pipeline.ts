@@ -1,16 +1,19 @@
 import type { TokenCredential } from "@azure/core-auth";
 import {
   bearerTokenAuthenticationPolicy,
+  createDefaultHttpClient,
   createEmptyPipeline,
   createHttpHeaders,
   createPipelineRequest,
   RestError,
+  retryPolicy,
   type HttpClient,
   type Pipeline,
   type PipelinePolicy,
-  type PipelineResponse,
+  type RetryInformation,
+  type RetryModifiers,
+  type RetryStrategy,
 } from "@azure/core-rest-pipeline";
-import { createDefaultHttpClient } from "@azure/core-rest-pipeline";
 import { RequestCounter } from "./arm.js";
 
 export interface RetryOptions {
@@ -26,41 +29,34 @@ const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"])
 const TRANSIENT = new Set([500, 502, 503, 504]);
 
 /**
- * The one retry policy for Dataverse and Graph. A 429 is retried for every method after the
+ * When Dataverse and Graph requests are sent again. A 429 is retried for every method after the
  * server's Retry-After (a throttled request was not processed). A 5xx or a dropped connection is
  * retried only for methods that cannot duplicate a write: a POST that may have been processed is
- * left to the caller, whose next run observes and adopts what exists.
+ * left to the caller, whose next run observes and adopts what exists. The library's own
+ * strategies are not used: they retry a POST after a 5xx or a reset.
  */
-export function serviceRetryPolicy(options: Partial<RetryOptions> = {}): PipelinePolicy {
+export function serviceRetryStrategy(options: Partial<RetryOptions> = {}): RetryStrategy {
   const opts = { ...DEFAULT_RETRY, ...options };
   return {
     name: "aegServiceRetry",
-    async sendRequest(request, next) {
-      for (let attempt = 0; ; attempt++) {
-        let response: PipelineResponse | undefined;
-        let error: unknown;
-        try {
-          response = await next(request);
-        } catch (err) {
-          error = err;
-        }
-        const last = attempt >= opts.maxRetries;
-        if (response?.status === 429 && !last) {
-          const wait = retryAfterMs(response.headers.get("retry-after")) ?? opts.baseDelayMs * 2 ** attempt;
-          if (wait > opts.maxRetryAfterMs) return response;
-          await delay(wait, request.abortSignal);
-          continue;
-        }
-        const transient = error ? isConnectionError(error) : TRANSIENT.has(response!.status);
-        if (transient && !last && IDEMPOTENT.has(request.method)) {
-          await delay(opts.baseDelayMs * 2 ** attempt, request.abortSignal);
-          continue;
-        }
-        if (error) throw error;
-        return response!;
+    retry({ retryCount, response, responseError }: RetryInformation): RetryModifiers {
+      const backoff = opts.baseDelayMs * 2 ** retryCount;
+      if (response?.status === 429) {
+        const wait = retryAfterMs(response.headers.get("retry-after")) ?? backoff;
+        // Skipped, the 429 goes back to the caller: a wait this long is a stop, not a pause.
+        return wait > opts.maxRetryAfterMs ? { skipStrategy: true } : { retryAfterInMs: wait };
       }
+      // The request rides on the answer, or on the error when no answer came.
+      const method = (response ?? responseError)?.request?.method ?? "";
+      const transient = response ? TRANSIENT.has(response.status) : isConnectionError(responseError);
+      return transient && IDEMPOTENT.has(method) ? { retryAfterInMs: backoff } : { skipStrategy: true };
     },
   };
+}
+
+/** The shared retry policy for Dataverse and Graph: core-rest-pipeline's retryPolicy with our strategy. */
+export function serviceRetryPolicy(options: Partial<RetryOptions> = {}): PipelinePolicy {
+  return retryPolicy([serviceRetryStrategy(options)], { maxRetries: options.maxRetries ?? DEFAULT_RETRY.maxRetries });
 }
 
 /** Retry-After in seconds or as an HTTP date, in ms; undefined when absent or unreadable. */
@@ -71,19 +67,9 @@ export function retryAfterMs(value: string | undefined): number | undefined {
   return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
-function isConnectionError(err: unknown): boolean {
-  const code = (err as { code?: string }).code;
-  return err instanceof RestError ? code === RestError.REQUEST_SEND_ERROR || code === "ECONNRESET" : ["ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "EPIPE"].includes(code ?? "");
-}
-
-function delay(ms: number, signal?: { aborted: boolean; addEventListener(type: "abort", listener: () => void): void }): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
-      clearTimeout(timer);
-      reject(new Error("aborted"));
-    });
-  });
+/** A connection that broke after the request may have reached the server (the pipeline wraps it in a RestError). */
+function isConnectionError(err: RestError | undefined): boolean {
+  return err?.code === RestError.REQUEST_SEND_ERROR || err?.code === "ECONNRESET";
 }
 
 export interface ServiceResponse {

@@ -27,7 +27,7 @@ export interface PlanFile {
   digest: string;
 }
 
-export type PlanContent = Omit<PlanFile, "digest" | "configuration" | "templates" | "schemaVersion" | "kind"> & {
+type PlanContent = Omit<PlanFile, "digest" | "configuration" | "templates" | "schemaVersion" | "kind"> & {
   configuration: { dir: string; value: Config };
   templates: TemplateSet;
 };

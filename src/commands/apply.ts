@@ -2,14 +2,17 @@ import { readFile } from "node:fs/promises";
 import { Args, Flags } from "@oclif/core";
 import { AegCommand, type CommandResult } from "../app/base-command.js";
 import { setupEngine } from "../app/engine.js";
+import { missingPermissions } from "../app/permissions.js";
 import { openSession } from "../app/session.js";
 import { signedIn, type SignedIn } from "../azure/signed-in.js";
 import { planFileProblem, staleResources, type PlanFile } from "../change-control/plan-file.js";
-import { pending } from "../engine/change.js";
+import { appliedWrites, pending } from "../engine/change.js";
 import type { AppliedPlan } from "../engine/journal.js";
 import { ConfigError, ExitCode, UserError } from "../errors.js";
+import { permissionRefusal } from "../preflight/arm-permissions.js";
 import { publicSteps } from "../render/envelope.js";
-import { planReport } from "../render/plan-text.js";
+import { policyDigests } from "../report/collect.js";
+import { appliedSummary, planReport } from "../render/plan-text.js";
 import { makeReporter, outputMode } from "../render/reporters.js";
 
 interface ApplyResult extends CommandResult {
@@ -84,12 +87,26 @@ Exit codes: 0 applied, 1 unexpected error, 2 usage (not a plan file), 3 authenti
         reporter.say("The plan has nothing to change, and nothing changed since: done.");
         return result("in-sync", ExitCode.ok, { applier });
       }
-      await engine.preflight(plan.steps); // a missing Dataverse or Graph role stops here, before any write
+      // Every permission is checked before any write (exit 3): Dataverse and Graph, then ARM.
+      await engine.preflight(plan.steps);
+      const missing = await missingPermissions(session, plan.steps);
+      if (missing.length > 0) throw permissionRefusal(missing);
       reporter.beginApply(engine.steps);
       const applied = await engine.apply(plan.steps); // refuses a blocked change before any write
       await reporter.endApply();
       const failure = engine.firstFailure;
-      const record: AppliedPlan = { planDigest: plan.digest, ...(plan.changeId ? { changeId: plan.changeId } : {}), planner: plan.planner, applier, plannedAt: plan.createdAt, appliedAt: new Date().toISOString(), outcome: failure ? "failed" : "applied" };
+      // What runs in APIM now, for the audit report to hold its policy digests against.
+      const digests = failure ? undefined : await policyDigests(session);
+      const record: AppliedPlan = {
+        planDigest: plan.digest,
+        ...(plan.changeId ? { changeId: plan.changeId } : {}),
+        planner: plan.planner,
+        applier,
+        plannedAt: plan.createdAt,
+        appliedAt: new Date().toISOString(),
+        outcome: failure ? "failed" : "applied",
+        ...(digests ? { policyDigests: digests } : {}),
+      };
       await session.journal.recordApply(record);
       const done = { applier, appliedAt: record.appliedAt, steps: publicSteps(applied) };
       if (failure) {
@@ -98,7 +115,7 @@ Exit codes: 0 applied, 1 unexpected error, 2 usage (not a plan file), 3 authenti
         reporter.say(`Part of the plan was applied. ${NEW_PLAN}`);
         return { ...result("failed", failure instanceof UserError ? failure.exitCode : ExitCode.unexpected), ...done, error: { message: failure.message, hint: NEW_PLAN } };
       }
-      reporter.say(`Applied: ${writes} change${writes === 1 ? "" : "s"} made and verified by a second read.`);
+      reporter.say(`Applied: ${appliedSummary(writes, appliedWrites(applied).length)}.`);
       return { ...result("applied", ExitCode.ok), ...done };
     } finally {
       await session.close();

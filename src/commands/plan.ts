@@ -5,11 +5,13 @@ import writeFileAtomic from "write-file-atomic";
 import { AegCommand, type CommandResult } from "../app/base-command.js";
 import { NO_SOFT_DELETE_CHOICE, setupEngine } from "../app/engine.js";
 import { environmentFlags } from "../app/flags.js";
+import { missingPermissions } from "../app/permissions.js";
 import { openSession } from "../app/session.js";
 import { signedIn, type SignedIn } from "../azure/signed-in.js";
 import { sealPlan } from "../change-control/plan-file.js";
 import { pending } from "../engine/change.js";
 import { refusal } from "../engine/runner.js";
+import { missingPermissionLines, type MissingPermission } from "../preflight/arm-permissions.js";
 import { ConfigError, ExitCode } from "../errors.js";
 import { loadTemplates } from "../policy/templates.js";
 import { publicSteps } from "../render/envelope.js";
@@ -23,6 +25,8 @@ interface PlanResult extends CommandResult {
   /** The plan file written (--out), with its digest: what a change board approves. */
   file?: { path: string; digest: string };
   steps: ReturnType<typeof publicSteps>;
+  /** ARM actions the plan needs that the planner does not hold: `aeg apply` by the same identity would stop on them. */
+  missingPermissions: MissingPermission[];
   arm: { reads: number; writes: number };
 }
 
@@ -59,6 +63,8 @@ Exit codes: 0 planned (whether or not there are changes), 1 unexpected error, 2 
       planReport(plan).forEach((line) => reporter.say(line));
       const refused = refusal(plan);
       const status = refused ? "blocked" : plan.some((r) => pending(r.changes).length > 0) ? "changes-planned" : "in-sync";
+      const missing = status === "changes-planned" ? await missingPermissions(session, plan) : [];
+      missingPermissionLines(missing).forEach((line) => reporter.say(`Missing permission: ${line}`));
       let file: PlanResult["file"];
       if (out) {
         const sealed = sealPlan({
@@ -87,6 +93,7 @@ Exit codes: 0 planned (whether or not there are changes), 1 unexpected error, 2 
         planner,
         ...(file ? { file } : {}),
         steps: publicSteps(plan),
+        missingPermissions: missing,
         arm: { reads: session.arm.counter.reads, writes: session.arm.counter.writes },
       };
     } finally {

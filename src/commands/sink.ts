@@ -1,12 +1,13 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Flags } from "@oclif/core";
 import { AegCommand, type CommandResult } from "../app/base-command.js";
 import { environmentFlags } from "../app/flags.js";
 import { openSession } from "../app/session.js";
 import { DataverseClient } from "../azure/dataverse.js";
 import { CORRELATION_KEY, DECISION_LOG_LOGICAL_NAME } from "../dataverse/decision-log-table.js";
-import { RunLock } from "../engine/journal.js";
+import { RunLock } from "../engine/run-lock.js";
 import { ExitCode, UserError } from "../errors.js";
 import { FileCheckpointStore } from "../sink/checkpoint-store.js";
 import { DecisionSink, type SinkSummary } from "../sink/sink.js";
@@ -17,7 +18,7 @@ type SinkResult = CommandResult & { environment: string } & SinkSummary;
 
 export default class Sink extends AegCommand<SinkResult> {
   static override summary = "Write the gateway's decision records from the Event Hub into fsi_aegdecisionlog";
-  static override description = `A long-running consumer: reads every decision record from the telemetry Event Hub and upserts it into the Dataverse table fsi_aegdecisionlog on its correlation id, in $batch requests, honouring Dataverse's 429 Retry-After. Each partition is checkpointed in --checkpoint-dir only after its rows are written, so a restarted sink neither loses nor duplicates a row. Malformed events are logged (stderr, one line each) and counted, and never stop it.
+  static override description = `A long-running consumer: reads every decision record from the telemetry Event Hub and upserts it into the Dataverse table fsi_aegdecisionlog on its correlation id, with the bulk message UpsertMultiple (one request per batch; $batch where the environment lacks it), as many requests at once as Dataverse's x-ms-dop-hint recommends, honouring its 429 Retry-After. Each partition is checkpointed in --checkpoint-dir only after its rows are written, so a restarted sink neither loses nor duplicates a row. Malformed events are logged (stderr, one line each) and counted, and never stop it.
 
 Runs until SIGINT or SIGTERM (then writes what it has read, checkpoints and exits 0); --once drains what the hub holds now and exits. One sink per checkpoint directory.
 
@@ -29,7 +30,8 @@ Exit codes: 0 stopped cleanly or drained (poison events included, they are count
     once: Flags.boolean({ description: "drain what the hub holds now, then exit (tests, cron)" }),
     "checkpoint-dir": Flags.string({ description: "where checkpoints are kept (default: .aeg/sink/<env>/); in a container, mount a volume here" }),
     "consumer-group": Flags.string({ description: "Event Hubs consumer group", default: "$Default" }),
-    "batch-size": Flags.integer({ description: "rows per $batch request", default: 100, min: 1, max: 1000 }),
+    "batch-size": Flags.integer({ description: "rows per UpsertMultiple (or $batch) request", default: 1000, min: 1, max: 1000 }),
+    "max-parallel": Flags.integer({ description: "most write requests at once (default: Dataverse's x-ms-dop-hint); split the hint between sinks sharing one identity", min: 1 }),
     "flush-ms": Flags.integer({ description: "longest a read row waits before its batch is sent", default: 1000, min: 10 }),
   };
 
@@ -50,7 +52,7 @@ Exit codes: 0 stopped cleanly or drained (poison events included, they are count
       lock = await RunLock.acquire(path.join(dir, "sink.lock"));
 
       const source = { ...eventHubAddress(config, cloud), consumerGroup: flags["consumer-group"] };
-      const writer = new DecisionLogWriter(dataverse, { baseDelayMs: 1000, maxTransientAttempts: 6, log, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) });
+      const writer = new DecisionLogWriter(dataverse, { baseDelayMs: 1000, maxTransientAttempts: 6, maxParallel: flags["max-parallel"], log, sleep: (ms) => sleep(ms) });
       const sink = new DecisionSink(source, session.credential, new FileCheckpointStore(dir), writer, { once: flags.once, batchSize: flags["batch-size"], flushIntervalMs: flags["flush-ms"], log });
       // `on`, not `once`: write-file-atomic's signal-exit re-raises a signal when it finds no other
       // listener left, which would kill the sink in the middle of its graceful stop.
@@ -79,7 +81,7 @@ Exit codes: 0 stopped cleanly or drained (poison events included, they are count
 }
 
 function sinkStoppedLine(s: SinkSummary): string {
-  return `sink stopped: received ${s.received}, written ${s.written}, poison ${s.poison}, batches ${s.batches}, throttled ${s.throttled}`;
+  return `sink stopped: received ${s.received}, written ${s.written}, poison ${s.poison}, batches ${s.batches} (${s.writeMode}), throttled ${s.throttled}`;
 }
 
 /** The sink writes through the alternate key: without the table and an active key nothing can land. */

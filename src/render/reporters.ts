@@ -20,7 +20,7 @@ export interface Reporter extends EngineEvents {
 }
 
 /** Timestamped lines on stderr: what a CI log wants. */
-export class PlainReporter implements Reporter {
+class PlainReporter implements Reporter {
   constructor(private readonly write: (line: string) => void = (l) => process.stderr.write(`${l}\n`)) {}
   say(line: string): void {
     this.write(`${new Date().toISOString()} ${line}`);
@@ -60,7 +60,7 @@ interface Pending {
 }
 
 /** A live task list in a terminal. The engine runs the steps; listr2 only draws them. */
-export class ListrReporter implements Reporter {
+class ListrReporter implements Reporter {
   private readonly pending = new Map<string, Pending>();
   private running?: Promise<unknown>;
 

@@ -3,7 +3,7 @@ import { earliestEventPosition, EventHubConsumerClient, type PartitionContext, t
 import { PermissionError } from "../errors.js";
 import type { FileCheckpointStore } from "./checkpoint-store.js";
 import { toDecisionRow, type DecisionRow } from "./record.js";
-import type { DecisionLogWriter } from "./writer.js";
+import type { DecisionLogWriter, WriteMode } from "./writer.js";
 
 export interface SinkSource {
   fullyQualifiedNamespace: string;
@@ -26,10 +26,14 @@ export interface SinkSummary {
   poison: number;
   batches: number;
   throttled: number;
+  /** UpsertMultiple, or $batch where the environment lacks it. */
+  writeMode: WriteMode;
 }
 
 interface Waiting {
   row: DecisionRow;
+  /** When it was read (ms): a row waits at most flushIntervalMs for its batch to fill. */
+  at: number;
   done(err?: unknown): void;
 }
 
@@ -44,10 +48,12 @@ export class DecisionSink {
   private subscription: Subscription | undefined;
   private readonly buffer: Waiting[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> = Promise.resolve();
+  /** Write requests in flight, at most the writer's parallelism. */
+  private readonly writing = new Set<Promise<void>>();
+  /** Event handlers still running (they checkpoint after their rows are written). */
+  private readonly handling = new Set<Promise<void>>();
   private stopping = false;
   private fatal: unknown;
-  private inFlight = 0;
   private readonly counts = { received: 0, written: 0, poison: 0 };
   /** For --once: the last sequence number each partition held at start, and how far we are. */
   private targets = new Map<string, number>();
@@ -71,11 +77,12 @@ export class DecisionSink {
   }
 
   get summary(): SinkSummary {
-    return { ...this.counts, batches: this.writer.stats.batches, throttled: this.writer.stats.throttled };
+    return { ...this.counts, batches: this.writer.stats.batches, throttled: this.writer.stats.throttled, writeMode: this.writer.mode };
   }
 
   /** Runs until `stop()` (or, with `once`, until drained); rejects on a fatal error after a clean stop. */
   async run(): Promise<SinkSummary> {
+    await this.writer.prime();
     if (this.opts.once) {
       try {
         await this.client.getPartitionIds();
@@ -94,7 +101,11 @@ export class DecisionSink {
     }
     this.subscription = this.client.subscribe(
       {
-        processEvents: (events, context) => this.process(events, context),
+        processEvents: (events, context) => {
+          const handled = this.process(events, context);
+          this.handling.add(handled);
+          return handled.finally(() => this.handling.delete(handled));
+        },
         processError: async (err, context) => {
           if (isUnauthorized(err)) this.fail(eventHubsPermission(err));
           else this.opts.log(`event hub${context.partitionId ? ` partition ${context.partitionId}` : ""}: ${err.message}`);
@@ -116,7 +127,6 @@ export class DecisionSink {
 
   private async process(events: ReceivedEventData[], context: PartitionContext): Promise<void> {
     if (this.stopping || this.fatal || events.length === 0) return;
-    this.inFlight++;
     try {
       const rows: DecisionRow[] = [];
       for (const event of events) {
@@ -133,8 +143,6 @@ export class DecisionSink {
       if (this.opts.once && this.drained()) this.stop();
     } catch (err) {
       this.fail(err);
-    } finally {
-      this.inFlight--;
     }
   }
 
@@ -149,40 +157,48 @@ export class DecisionSink {
 
   private enqueue(row: DecisionRow): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.buffer.push({ row, done: (err) => (err ? reject(err) : resolve()) });
-      if (this.buffer.length >= this.opts.batchSize) this.flushSoon(0);
-      else if (!this.flushTimer) this.flushSoon(this.opts.flushIntervalMs);
+      this.buffer.push({ row, at: Date.now(), done: (err) => (err ? reject(err) : resolve()) });
+      // A partial batch already has its timer; a full one (or the first row) needs the pump now.
+      if (this.buffer.length >= this.opts.batchSize || !this.flushTimer) this.pump();
     });
   }
 
-  private flushSoon(ms: number): void {
+  /**
+   * Starts writes while a slot is free and there is a full batch, or rows that waited
+   * flushIntervalMs (or, with `drain`, any row). Slots are the writer's parallelism, which follows
+   * Dataverse's x-ms-dop-hint: each partition's rows can be in flight while others are written.
+   */
+  private pump(drain = false): void {
     if (this.flushTimer) clearTimeout(this.flushTimer);
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = undefined;
-      this.flushing = this.flushing.then(() => this.flush());
-    }, ms);
+    this.flushTimer = undefined;
+    const due = () => drain || Date.now() - this.buffer[0]!.at >= this.opts.flushIntervalMs;
+    while (this.buffer.length > 0 && this.writing.size < this.writer.parallelism && (this.buffer.length >= this.opts.batchSize || due())) {
+      const started = this.writeBatch(this.buffer.splice(0, this.opts.batchSize)).finally(() => {
+        this.writing.delete(started);
+        this.pump();
+      });
+      this.writing.add(started);
+    }
+    // A partial batch not yet due waits for its time; one that is due waits for a slot (a write ending pumps).
+    if (this.buffer.length > 0 && !due()) this.flushTimer = setTimeout(() => this.pump(), this.buffer[0]!.at + this.opts.flushIntervalMs - Date.now());
   }
 
-  /** Writes what is buffered, one batch at a time (one request in flight keeps far below the concurrency limit). */
-  private async flush(): Promise<void> {
-    while (this.buffer.length > 0) {
-      const batch = this.buffer.splice(0, this.opts.batchSize);
-      if (this.fatal) {
-        batch.forEach((w) => w.done(this.fatal));
-        continue;
+  private async writeBatch(batch: Waiting[]): Promise<void> {
+    if (this.fatal) {
+      batch.forEach((w) => w.done(this.fatal));
+      return;
+    }
+    try {
+      const { rejected } = await this.writer.write(batch.map((w) => w.row));
+      for (const r of rejected) {
+        this.counts.poison++;
+        this.opts.log(`poison event skipped: correlationId ${r.row.fsi_correlationid}: Dataverse refused the row: ${r.message}`);
       }
-      try {
-        const { rejected } = await this.writer.write(batch.map((w) => w.row));
-        for (const r of rejected) {
-          this.counts.poison++;
-          this.opts.log(`poison event skipped: correlationId ${r.row.fsi_correlationid}: Dataverse refused the row: ${r.message}`);
-        }
-        this.counts.written += batch.length - rejected.length;
-        batch.forEach((w) => w.done());
-      } catch (err) {
-        this.fail(err);
-        batch.forEach((w) => w.done(err));
-      }
+      this.counts.written += batch.length - rejected.length;
+      batch.forEach((w) => w.done());
+    } catch (err) {
+      this.fail(err);
+      batch.forEach((w) => w.done(err));
     }
   }
 
@@ -193,11 +209,8 @@ export class DecisionSink {
 
   private async shutdown(): Promise<void> {
     // Write what was read, let handlers checkpoint it, then let go of the hub.
-    if (this.flushTimer) clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    this.flushing = this.flushing.then(() => this.flush());
-    await this.flushing;
-    while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 10));
+    for (this.pump(true); this.writing.size > 0; this.pump(true)) await Promise.race(this.writing);
+    await Promise.allSettled([...this.handling]);
     await this.subscription?.close();
     await this.client.close();
   }

@@ -4,8 +4,9 @@ import { orMissing } from "../azure/errors.js";
 import { blocked, inSync, seen, type Change, type FieldChange } from "../engine/change.js";
 import { defineStep, type RunContext } from "../engine/step.js";
 import { ExitCode, UserError } from "../errors.js";
+import { AEG_RESOURCE_TAGS } from "./ownership.js";
 
-export interface ApimObserved {
+interface ApimObserved {
   service?: ApiManagementServiceResource;
   deleted?: DeletedServiceContract;
 }
@@ -156,7 +157,7 @@ function createBody(desired: DesiredService, restore: boolean): ServiceBody {
     identity: { type: "SystemAssigned" },
     publisherName: desired.publisherName,
     publisherEmail: desired.publisherEmail,
-    tags: { "managed-by": "aeg" },
+    tags: { ...AEG_RESOURCE_TAGS },
     ...(restore ? { restore: true } : {}),
   };
 }

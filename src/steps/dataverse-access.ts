@@ -17,7 +17,7 @@ interface DesiredAccess {
   userName: string;
 }
 
-export interface DataverseAccessObserved {
+interface DataverseAccessObserved {
   rootBusinessUnit: string;
   /** The APIM identity's appId (client id), resolved through Graph from its principal (object) id. */
   appId?: string;

@@ -7,7 +7,7 @@ import { defineStep } from "../engine/step.js";
 import { ExitCode } from "../errors.js";
 import { dataversePreflight } from "../preflight/identity.js";
 
-export interface DecisionLogObserved {
+interface DecisionLogObserved {
   table?: TableMetadata;
 }
 
@@ -101,7 +101,7 @@ function describeColumn(c: ColumnDef): string {
 }
 
 /** Differences in what a column holds: its type, a text column's length, a choice's values. */
-export function columnDiff(desired: ColumnDef, live: AttributeMetadata): FieldChange[] {
+function columnDiff(desired: ColumnDef, live: AttributeMetadata): FieldChange[] {
   if (live.AttributeType !== desired.type) return [{ field: "AttributeType", from: live.AttributeType, to: desired.type }];
   const fields: FieldChange[] = [];
   if (desired.maxLength !== undefined && live.MaxLength !== undefined && live.MaxLength < desired.maxLength) fields.push({ field: "MaxLength", from: live.MaxLength, to: desired.maxLength });

@@ -19,7 +19,7 @@ interface DesiredGrant {
   identity: GatewayIdentity;
 }
 
-export interface GraphGrantObserved {
+interface GraphGrantObserved {
   graph?: ServicePrincipal;
   assignments: AppRoleAssignment[];
 }

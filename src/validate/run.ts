@@ -1,3 +1,4 @@
+import { describeCaller, type ScenarioCaller } from "./caller.js";
 import type { Expectation, Scenario, TokenPlan } from "./scenarios.js";
 
 /** Decision records read back from the telemetry sink (the Event Hub, or the Dataverse table). */
@@ -10,6 +11,8 @@ export interface DecisionRecordSource {
 export interface ScenarioResult {
   name: string;
   agentId: string;
+  /** Persona or token source and UPN; never the token. */
+  caller: ScenarioCaller;
   correlationId: string;
   expected: Expectation;
   actual: { status?: number; denyReason?: string; anomaly?: boolean; echoedCorrelationId?: string | null; records: number; sinkRows?: number };
@@ -29,6 +32,7 @@ export interface ValidationRun {
 }
 
 interface Answer {
+  caller: ScenarioCaller;
   status: number;
   echoed: string | null;
   body: Record<string, unknown>;
@@ -61,7 +65,7 @@ async function call(scenario: Scenario, correlationId: string, run: ValidationRu
   } catch {
     // A backend's answer need not be JSON; only deny bodies are checked.
   }
-  return { status: res.status, echoed: res.headers.get("x-aeg-correlation-id"), body, ms: performance.now() - started };
+  return { caller: describeCaller(scenario.token, token), status: res.status, echoed: res.headers.get("x-aeg-correlation-id"), body, ms: performance.now() - started };
 }
 
 /** Pure: compares one answer and its records with the expectation. */
@@ -83,6 +87,7 @@ function judge(scenario: Scenario, correlationId: string, answer: Answer, record
   return {
     name: scenario.name,
     agentId: scenario.agentId,
+    caller: answer.caller,
     correlationId,
     expected: expect,
     actual: {

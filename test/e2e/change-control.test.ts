@@ -58,6 +58,8 @@ describe("aeg plan and aeg apply", () => {
     expect(envelope).toMatchObject({ command: "apply", status: "applied", planDigest: planned.digest, changeId: "CHG-1234", planner: planned.planner, applier: { objectId: expect.any(String) }, appliedAt: expect.any(String) });
     const journal = JSON.parse(await readFile(file(".aeg/state/default.json"), "utf8"));
     expect(journal.lastApply).toMatchObject({ planDigest: planned.digest, changeId: "CHG-1234", outcome: "applied", plannedAt: planned.createdAt });
+    // What runs in APIM after the apply, for the audit report: two fragments, the API policy, two operation policies.
+    expect(Object.values(journal.lastApply.policyDigests)).toEqual(Array(5).fill(expect.stringMatching(/^[0-9a-f]{64}$/)));
     expect((await aeg("doctor", "--config", tenant.configFile, "--ci")).code).toBe(0);
   });
 

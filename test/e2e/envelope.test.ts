@@ -1,5 +1,5 @@
 // One output path: every command's --json is one envelope on stdout, on success and on failure.
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -9,6 +9,7 @@ let cwd: string;
 let stateDir: string;
 beforeAll(async () => {
   cwd = await mkdtemp(path.join(os.tmpdir(), "aeg-envelope-"));
+  await writeFile(path.join(cwd, "not-a-dir"), "");
   stateDir = path.join(cwd, "tenant");
 });
 
@@ -18,12 +19,21 @@ const cases: Array<[string, () => string[], number, string]> = [
   ["validate without a configuration file", () => ["validate", "--config", "nowhere.yaml"], 2, "validate"],
   ["sink without a configuration file", () => ["sink", "--config", "nowhere.yaml", "--once"], 2, "sink"],
   ["setup with an unknown flag", () => ["setup", "--no-such-flag"], 2, "setup"],
+  ["setup --report with --dry-run (nothing would be tested)", () => ["setup", "--config", "nowhere.yaml", "--dry-run", "--report", "evidence"], 2, "setup"],
+  ["validate --report-url without --report", () => ["validate", "--config", "nowhere.yaml", "--report-url", "https://ci.example/runs/1"], 2, "validate"],
+  ["validate --report into a file, not a directory", () => ["validate", "--config", "nowhere.yaml", "--report", path.join(cwd, "not-a-dir")], 2, "validate"],
   ["agents check, offline, passing", () => ["agents", "check", "--authentication-mode", "Integrated", "--require-sign-in"], 0, "agents check"],
   ["agents check, offline, failing", () => ["agents", "check", "--authentication-mode", "None"], 5, "agents check"],
   ["agents check with a mode that is not one", () => ["agents", "check", "--authentication-mode", "bogus"], 2, "agents check"],
   ["sandbox token for an unknown persona", () => ["sandbox", "token", "--persona", "nobody", "--state-dir", stateDir], 2, "sandbox token"],
   ["sandbox token", () => ["sandbox", "token", "--persona", "alice", "--state-dir", stateDir], 0, "sandbox token"],
   ["sandbox personas", () => ["sandbox", "personas", "--state-dir", stateDir], 0, "sandbox personas"],
+  ["init --ci without the values it needs", () => ["init", "--ci", "--config", "init-ci.yaml"], 2, "init"],
+  ["init --sandbox --ci", () => ["init", "--sandbox", "--sandbox-dir", stateDir, "--ci", "--config", "init-sandbox.yaml"], 0, "init"],
+  ["init over an existing file without --force", () => ["init", "--sandbox", "--sandbox-dir", stateDir, "--ci", "--config", "init-sandbox.yaml"], 2, "init"],
+  ["teardown without --confirm", () => ["teardown", "--sandbox", "--sandbox-dir", stateDir], 2, "teardown"],
+  ["teardown with another instance's name", () => ["teardown", "--sandbox", "--sandbox-dir", stateDir, "--confirm", "apim-prod"], 2, "teardown"],
+  ["teardown of a tenant with nothing of aeg's, dry run", () => ["teardown", "--sandbox", "--sandbox-dir", stateDir, "--confirm", "apim-aeg-sandbox", "--dry-run"], 0, "teardown"],
   ["sandbox reset", () => ["sandbox", "reset", "--state-dir", stateDir], 0, "sandbox reset"],
 ];
 

@@ -1,16 +1,21 @@
 // The decision-log table and `aeg sink` end to end: the built CLI against a sandbox tenant. The
 // table is made by hand without one column before setup (doctor 4, setup adds it, doctor 0);
 // records go through the real gateway (persona tokens) or straight into the hub with the producer;
-// rows are counted per correlation id through the sandbox's admin read.
+// rows are counted per correlation id through the sandbox's admin read, Dataverse requests through
+// the sandbox's service-protection counters.
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { EventHubProducerClient } from "@azure/event-hubs";
 import { ClientSecretCredential } from "@azure/identity";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { personaToken } from "../../sandbox/index.js";
 import { attributeBody, DECISION_LOG_COLUMNS, keyBody, tableBody } from "../../src/dataverse/decision-log-table.js";
-import { runAeg, spawnAeg, testTenant, waitFor, type TestTenant } from "../support/cli.js";
+import { existsSync } from "node:fs";
+import { hostname } from "node:os";
+import { aegArgv, aegEnv, runAeg, spawnAeg, testTenant, waitFor, type TestTenant } from "../support/cli.js";
+import { bootId, sleeper, underNonReapingParent, type TestProcess } from "../support/processes.js";
 
 const KB = "contoso-kb-assistant";
 const APP_ID_URI = "api://agent-eligibility-gateway";
@@ -60,11 +65,35 @@ function producer(): EventHubProducerClient {
   return new EventHubProducerClient(FQNS, HUB, new ClientSecretCredential(sb.tenantId, sb.clientId, sb.clientSecret, { authorityHost: sb.authority, disableInstanceDiscovery: true }), { customEndpointAddress: sb.eventHubs });
 }
 
-type Summary = { received: number; written: number; poison: number; batches: number; throttled: number; exitCode: number };
+type Summary = { received: number; written: number; poison: number; batches: number; throttled: number; writeMode: string; exitCode: number };
 async function drain(...extra: string[]): Promise<{ code: number | null; summary: Summary; stderr: string }> {
-  const r = await runAeg([...sinkArgs("--once", "--json"), ...extra], { cwd: tenant.cwd });
+  return drainWith([...sinkArgs("--once", "--json"), ...extra]);
+}
+async function drainWith(args: string[]): Promise<{ code: number | null; summary: Summary; stderr: string }> {
+  const r = await runAeg(args, { cwd: tenant.cwd });
   return { code: r.code, summary: r.stdout ? (JSON.parse(r.stdout) as Summary) : ({} as Summary), stderr: r.stderr };
 }
+
+/** `n` contract records straight into the hub (the producer spreads them over the partitions); their ids. */
+async function produce(n: number, prefix: string): Promise<string[]> {
+  const p = producer();
+  const ids = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+  let batch = await p.createBatch();
+  for (const id of ids) {
+    const body = JSON.stringify({ schemaVersion: 1, correlationId: id, decisionTime: new Date().toISOString(), agentId: KB, userObjectId: null, channel: "custom-web", pathway: "none", decision: "Allow", denyReason: "None", anomaly: false, httpStatus: 200, policyVersion: "2026.06.09", gatewayInstance: "e2e" });
+    if (batch.tryAdd({ body })) continue;
+    await p.sendBatch(batch);
+    batch = await p.createBatch();
+    batch.tryAdd({ body });
+  }
+  await p.sendBatch(batch);
+  await p.close();
+  return ids;
+}
+
+/** Dataverse requests as service protection counts them (a bulk request one, each $batch part one). */
+const dataverseRequests = async () => ((await (await fetch(`${tenant.sandbox.dataverse}/_sandbox/requests`)).json()) as { total: number; rows: number });
+const resetDataverseRequests = () => fetch(`${tenant.sandbox.dataverse}/_sandbox/requests/reset`, { method: "POST" });
 
 beforeAll(async () => {
   tenant = await testTenant();
@@ -162,13 +191,43 @@ describe("aeg sink", () => {
     // The gateway's own reads are throttled too: it answers 503 and still records every decision.
     const ids = await callGateway(12, "storm");
     await waitFor(() => (/throttled a batch/.test(stderr) ? true : undefined), "a throttled batch", 15_000);
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500); // the storm lasts a while: the sink must keep waiting, not give up
     await fault("ok");
     await waitFor(async () => ((await countsFor(ids)).every((n) => n === 1) ? true : undefined), "the rows after the storm", 30_000);
     child.kill("SIGTERM");
     expect(await new Promise((resolve) => child.once("close", (c, sig) => resolve(c ?? sig))), stderr).toBe(0);
     expect(Number(/throttled (\d+)/.exec(stderr)?.[1])).toBeGreaterThan(0);
     expect(await countsFor(ids)).toEqual(ids.map(() => 1));
+  });
+
+  it("3,000 records land exactly once, in at most 50 Dataverse requests as service protection counts them", async () => {
+    const ids = await produce(3000, "bulk");
+    await resetDataverseRequests();
+    // Defaults: 1,000 rows per UpsertMultiple, as many at once as x-ms-dop-hint says.
+    const r = await drainWith(["sink", "--config", config, "--checkpoint-dir", checkpoints(), "--once", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary).toMatchObject({ received: 3000, written: 3000, poison: 0, writeMode: "UpsertMultiple" });
+    const counted = await dataverseRequests();
+    expect(counted.total).toBeLessThanOrEqual(50);
+    expect(counted.rows).toBe(3000);
+    expect(await countsFor(ids)).toEqual(ids.map(() => 1));
+  });
+
+  it("where UpsertMultiple is unavailable, the sink falls back to $batch for the run and still writes every record once", async () => {
+    const messages = (on: boolean) => fetch(`${tenant.sandbox.dataverse}/_sandbox/messages`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ UpsertMultiple: on }) });
+    await messages(false);
+    try {
+      const ids = await produce(30, "fallback");
+      await resetDataverseRequests();
+      const r = await drain();
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.summary).toMatchObject({ received: 30, written: 30, writeMode: "$batch" });
+      expect(r.stderr.match(/UpsertMultiple is not available here/g)).toHaveLength(1);
+      expect((await dataverseRequests()).total).toBeGreaterThanOrEqual(30); // each $batch part counts
+      expect(await countsFor(ids)).toEqual(ids.map(() => 1));
+    } finally {
+      await messages(true);
+    }
   });
 
   it("refuses to share a checkpoint directory with a running sink (exit 2)", async () => {
@@ -181,5 +240,36 @@ describe("aeg sink", () => {
     expect(second.stderr).toMatch(/another aeg run/);
     child.kill("SIGINT");
     expect(await new Promise((resolve) => child.once("close", resolve))).toBe(0);
+  });
+
+  it("a --checkpoint-dir that is a file is a usage error naming it (exit 2)", async () => {
+    const notADir = path.join(tenant.cwd, "checkpoints-file");
+    await writeFile(notADir, "");
+    const r = await runAeg(["sink", "--once", "--config", config, "--checkpoint-dir", notADir], { cwd: tenant.cwd });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(notADir);
+    expect(r.stderr).not.toMatch(/unexpected error|^\s+at /m);
+  });
+
+  it("a sink killed with -9 that stayed a zombie, or a lock naming a recycled pid, does not block the next sink", async () => {
+    const lock = path.join(checkpoints(), "sink.lock");
+    const sink = await underNonReapingParent(aegArgv(sinkArgs()), { cwd: tenant.cwd, env: aegEnv() });
+    const live = await sleeper();
+    let dead: TestProcess | undefined;
+    try {
+      await waitFor(() => (/checkpoints in/.test(sink.stderr()) ? true : undefined), "the sink to start");
+      dead = await sink.zombify();
+      expect(JSON.parse(await readFile(lock, "utf8"))).toMatchObject({ pid: dead.pid, start: dead.start });
+      const after = await drain();
+      expect(after.code, after.stderr).toBe(0);
+      expect(existsSync(lock)).toBe(false);
+
+      await writeFile(lock, JSON.stringify({ pid: live.pid, host: hostname(), boot: bootId(), start: String(Number(live.start) + 1), since: new Date().toISOString() }));
+      const recycled = await drain();
+      expect(recycled.code, recycled.stderr).toBe(0);
+      expect(existsSync(lock)).toBe(false);
+    } finally {
+      await Promise.all([dead ? dead.close() : sink.close(), live.close()]);
+    }
   });
 });

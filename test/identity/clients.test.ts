@@ -80,6 +80,14 @@ describe("the shared retry policy", () => {
     expect(seen).toHaveLength(1);
   });
 
+  it("hands back a 429 whose Retry-After is longer than it will wait, without waiting", async () => {
+    script = ["429"];
+    const started = Date.now();
+    await expect(new DataverseClient(base, credential, undefined, { ...fast, maxRetryAfterMs: 500 }).rootBusinessUnit()).rejects.toMatchObject({ statusCode: 429 });
+    expect(Date.now() - started).toBeLessThan(900);
+    expect(seen).toHaveLength(1);
+  });
+
   it("reads Retry-After in seconds or as a date", () => {
     expect(retryAfterMs("2")).toBe(2000);
     expect(retryAfterMs(new Date(Date.now() + 5000).toUTCString())).toBeGreaterThan(3000);

@@ -1,9 +1,11 @@
 // Custom tables on the Dataverse stand-in, over HTTPS as a client sends them: the decision-log
 // table created through the metadata API exactly as the gateway contract describes it, upserts
-// by its alternate key, validation, $batch with an atomic change set, and the service-protection
+// by its alternate key, validation, $batch with an atomic change set, the bulk UpsertMultiple
+// (all or nothing on a standard table, partial on an elastic one), and the service-protection
 // limits (a fake clock stands in for waiting out Retry-After).
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { Sandbox } from "../../sandbox/index.js";
+import { DataverseLimits } from "../../sandbox/governance/dataverse-limits.js";
 import { startTestSandbox } from "../support/sandbox.js";
 
 const ORG = "https://org-aeg-sandbox.crm.dynamics.com";
@@ -271,5 +273,176 @@ describe("Dataverse service-protection limits", () => {
     const crossing = await dv("POST", "$batch", batchBody(boundary, four), { "content-type": `multipart/mixed; boundary=${boundary}`, Prefer: "odata.continue-on-error" });
     expect(statuses(crossing.text)).toEqual([200, 200, 429, 429]);
     expect(crossing.text).toMatch(/Retry-After: \d+/);
+  });
+});
+
+/** The decision log as the gateway contract has it, with its alternate key, through the metadata API. */
+async function createDecisionLog(dv: ReturnType<typeof client>): Promise<void> {
+  expect((await dv("POST", "EntityDefinitions", DECISION_LOG)).status).toBe(204);
+  const memo = { "@odata.type": "Microsoft.Dynamics.CRM.MemoAttributeMetadata", SchemaName: "fsi_rawcontext", MaxLength: 200000, Format: "TextArea", RequiredLevel: { Value: "None" }, DisplayName: label("Raw context") };
+  for (const a of [str("fsi_gatewayinstance", 200), memo]) expect((await dv("POST", "EntityDefinitions(LogicalName='fsi_aegdecisionlog')/Attributes", a)).status).toBe(204);
+  const key = { "@odata.type": "Microsoft.Dynamics.CRM.EntityKeyMetadata", SchemaName: "fsi_correlationid_key", DisplayName: label("Correlation id"), KeyAttributes: ["fsi_correlationid"] };
+  expect((await dv("POST", "EntityDefinitions(LogicalName='fsi_aegdecisionlog')/Keys", key)).status).toBe(204);
+}
+
+/** An UpsertMultiple target as a client sends it: typed, addressed by the key in @odata.id (URL-encoded). */
+const target = (id: string, extra: Record<string, unknown> = {}, type = "fsi_aegdecisionlog", set = "fsi_aegdecisionlogs") => ({
+  "@odata.type": `Microsoft.Dynamics.CRM.${type}`,
+  "@odata.id": `${set}(fsi_correlationid=${encodeURIComponent(`'${id.replace(/'/g, "''")}'`)})`,
+  ...record(id),
+  fsi_correlationid: id,
+  ...extra,
+});
+
+describe("Dataverse UpsertMultiple", () => {
+  let sb: Sandbox;
+  let dv: ReturnType<typeof client>;
+  let clock = Date.parse("2026-06-09T12:00:00Z");
+  const rows = async (set = "fsi_aegdecisionlogs") => ((await (await fetch(`${sb.dataverse}/_sandbox/tables/${set}/rows`)).json()) as { value: any[] }).value;
+  const counted = async () => (await (await fetch(`${sb.dataverse}/_sandbox/requests`)).json()) as { total: number; rows: number; executionMs: number; throttled: number };
+  const upsertMultiple = (targets: unknown[], set = "fsi_aegdecisionlogs", headers: Record<string, string> = {}) => dv("POST", `${set}/Microsoft.Dynamics.CRM.UpsertMultiple`, { Targets: targets }, headers);
+
+  beforeAll(async () => {
+    // 1 s of execution per window: 100 rows at the modelled 10 ms each fill it.
+    ({ sb } = await startTestSandbox({ dataverseLimits: { executionMsPer5Min: 1000, now: () => clock } }));
+    dv = client(sb, await appToken(sb));
+    await createDecisionLog(dv);
+  });
+  afterAll(async () => {
+    await sb?.close();
+  });
+
+  test("one request creates and updates rows by their alternate key: 204, one request as service protection counts, execution time by rows", async () => {
+    expect((await dv("PATCH", "fsi_aegdecisionlogs(fsi_correlationid='u-1')", record("u-1"))).status).toBe(204);
+    const [before] = await rows();
+    expect((await fetch(`${sb.dataverse}/_sandbox/requests/reset`, { method: "POST" })).status).toBe(200);
+
+    const res = await upsertMultiple([target("u-1", { fsi_httpstatus: 403 }), target("u-2"), target("o'brien & co")]);
+    expect(res.status, res.text).toBe(204);
+    expect(res.text).toBe("");
+    expect(res.headers.get("x-ms-dop-hint")).toBe("4");
+    const all = await rows();
+    expect(all.map((r) => r.fsi_correlationid).sort()).toEqual(["o'brien & co", "u-1", "u-2"]);
+    const updated = all.find((r) => r.fsi_correlationid === "u-1");
+    expect(updated).toMatchObject({ fsi_aegdecisionlogid: before.fsi_aegdecisionlogid, fsi_httpstatus: 403 });
+    expect(updated.versionnumber).toBeGreaterThan(before.versionnumber);
+    expect(await counted()).toMatchObject({ total: 1, rows: 3, executionMs: 30, throttled: 0 });
+  });
+
+  test("standard table: one bad row rolls the whole request back, and the answer is the first failing row's own error", async () => {
+    clock += 301_000;
+    const before = await rows();
+    const res = await upsertMultiple([target("p-1"), target("u-1", { fsi_httpstatus: 500 }), target("p-2", { fsi_httpstatus: 700 }), target("p-3", { fsi_policyversion: "x".repeat(51) })]);
+    expect(res.status).toBe(400);
+    expect(res.json.error.code).toBe("0x8004431a"); // p-2's range error, not p-3's length error
+    expect(res.json.error.message).toContain("fsi_httpstatus");
+    expect(await rows()).toEqual(before); // p-1 not created, u-1 not updated
+  });
+
+  test("refused whole: two targets with one key, an untyped target, another table's type", async () => {
+    clock += 301_000;
+    const before = await rows();
+    const dup = await upsertMultiple([target("d-1"), target("D-1")]);
+    expect(dup.status).toBe(400);
+    expect(dup.json.error.message).toMatch(/Targets\[0\] and Targets\[1\] identify the same/);
+    const { ["@odata.type"]: _type, ...untyped } = target("t-1");
+    const noType = await upsertMultiple([target("t-0"), untyped]);
+    expect(noType.status).toBe(400);
+    expect(noType.json.error.message).toMatch(/Targets\[1\] has no @odata.type/);
+    expect((await upsertMultiple([target("t-2", {}, "fsi_caicompliancestate")])).status).toBe(400);
+    expect((await upsertMultiple([])).status).toBe(400);
+    expect(await rows()).toEqual(before);
+  });
+
+  test("where the message is unavailable: 0x80040800 for a table without it (the seeded ones, or all when switched off)", async () => {
+    clock += 301_000;
+    const seeded = await upsertMultiple([{ "@odata.type": "Microsoft.Dynamics.CRM.fsi_caicompliancestate", fsi_agentid: "x" }], "fsi_caicompliancestates");
+    expect(seeded.status).toBe(400);
+    expect(seeded.json.error).toEqual({ code: "0x80040800", message: "The 'UpsertMultiple' method does not support entities of type 'fsi_caicompliancestate'. MessageProcessorCache returned MessageProcessor.Empty." });
+    expect((await upsertMultiple([target("x")], "nosuchsets")).status).toBe(404);
+    const off = await fetch(`${sb.dataverse}/_sandbox/messages`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ UpsertMultiple: false }) });
+    expect(await off.json()).toEqual({ UpsertMultiple: false });
+    const custom = await upsertMultiple([target("m-1")]);
+    expect(custom.status).toBe(400);
+    expect(custom.json.error.code).toBe("0x80040800");
+    await fetch(`${sb.dataverse}/_sandbox/messages`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ UpsertMultiple: true }) });
+    expect((await upsertMultiple([target("m-1")])).status).toBe(204);
+  });
+
+  test("elastic table: the rows that pass stay written; with the annotations asked for, the error lists each record's status", async () => {
+    clock += 301_000;
+    const sensor = {
+      "@odata.type": "Microsoft.Dynamics.CRM.EntityMetadata",
+      SchemaName: "fsi_sensor",
+      TableType: "Elastic",
+      DisplayName: label("Sensor"),
+      DisplayCollectionName: label("Sensors"),
+      OwnershipType: "UserOwned",
+      HasNotes: false,
+      HasActivities: false,
+      Attributes: [str("fsi_name", 100, true), str("fsi_correlationid", 100), { "@odata.type": "Microsoft.Dynamics.CRM.IntegerAttributeMetadata", SchemaName: "fsi_value", Format: "None", MinValue: 0, MaxValue: 10, RequiredLevel: { Value: "None" }, DisplayName: label("Value") }],
+    };
+    expect((await dv("POST", "EntityDefinitions", sensor)).status).toBe(204);
+    expect((await dv("GET", "EntityDefinitions(LogicalName='fsi_sensor')?$select=TableType")).json.TableType).toBe("Elastic");
+    expect((await dv("POST", "EntityDefinitions(LogicalName='fsi_sensor')/Keys", { SchemaName: "fsi_sensor_key", DisplayName: label("Key"), KeyAttributes: ["fsi_correlationid"] })).status).toBe(204);
+    const t = (id: string, value: number) => ({ "@odata.type": "Microsoft.Dynamics.CRM.fsi_sensor", "@odata.id": `fsi_sensors(fsi_correlationid='${id}')`, fsi_name: id, fsi_value: value });
+    const res = await upsertMultiple([t("s-1", 1), t("s-2", 99), t("s-3", 3)], "fsi_sensors", { Prefer: 'odata.include-annotations="*"' });
+    expect(res.status).toBe(400);
+    expect(res.json.error.code).toBe("0x8004431a");
+    const details = JSON.parse(res.json.error["@Microsoft.PowerApps.CDS.ErrorDetails.Plugin.BulkApiErrorDetails"]);
+    expect(details.map((d: any) => [d.RequestIndex, d.StatusCode])).toEqual([[0, 201], [1, 400], [2, 201]]);
+    expect((await rows("fsi_sensors")).map((r) => r.fsi_correlationid).sort()).toEqual(["s-1", "s-3"]);
+    // Without the Prefer header the error is the same, without the per-record list.
+    const plain = await upsertMultiple([t("s-4", 99)], "fsi_sensors");
+    expect(plain.status).toBe(400);
+    expect(Object.keys(plain.json.error).sort()).toEqual(["code", "message"]);
+  });
+
+  test("a big request is one request but fills the execution-time budget: the next waits for the window", async () => {
+    clock += 301_000;
+    await fetch(`${sb.dataverse}/_sandbox/requests/reset`, { method: "POST" });
+    const hundred = Array.from({ length: 100 }, (_, i) => target(`big-${i}`));
+    expect((await upsertMultiple(hundred)).status).toBe(204);
+    const next = await upsertMultiple([target("big-next")]);
+    expect(next.status).toBe(429);
+    expect(next.json.error.code).toBe("0x80072321");
+    const wait = Number(next.headers.get("retry-after"));
+    expect(wait).toBeGreaterThan(0);
+    expect(wait).toBeLessThanOrEqual(300);
+    expect(await counted()).toMatchObject({ total: 1, rows: 100, executionMs: 1000, throttled: 1 });
+    clock += wait * 1000;
+    expect((await upsertMultiple([target("big-next")])).status).toBe(204);
+  });
+});
+
+describe("the execution-time model", () => {
+  test("a write's modelled time is charged, and with realTime the answer waits for it", async () => {
+    const limits = new DataverseLimits({ perRowMs: 10, realTime: true });
+    const admitted = limits.admit("caller");
+    if (!admitted.ok) throw new Error("not admitted");
+    const started = performance.now();
+    await admitted.ticket.rows(20);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(195);
+    admitted.ticket.done();
+    expect(limits.counts()).toMatchObject({ total: 1, rows: 20, executionMs: expect.any(Number) });
+    expect(limits.counts().executionMs).toBeGreaterThanOrEqual(200);
+    expect(admitted.ticket.headers()["x-ms-dop-hint"]).toBe("4");
+  });
+
+  test("without realTime the charge is immediate; requests that write nothing cost what they took", async () => {
+    let clock = 0;
+    const limits = new DataverseLimits({ now: () => clock });
+    const write = limits.admit("c");
+    const read = limits.admit("c");
+    if (!write.ok || !read.ok) throw new Error("not admitted");
+    const started = performance.now();
+    await write.ticket.rows(1000);
+    expect(performance.now() - started).toBeLessThan(100);
+    clock += 7;
+    write.ticket.done();
+    read.ticket.done();
+    expect(limits.counts()).toMatchObject({ total: 2, rows: 1000, executionMs: 10_000 + 7, peakConcurrent: 2 });
+    limits.resetCounts();
+    expect(limits.counts()).toMatchObject({ total: 0, executionMs: 0 });
   });
 });

@@ -173,10 +173,10 @@ describe("random faults on the sandbox's listeners", () => {
       const added = await post(base(), "/_sandbox/faults", { match: { method: "GET" }, probability: 0.4, seed: 11, mix: MIX });
       expect(added.status).toBe(201);
       expect(added.json).toMatchObject({ id: expect.any(Number), probability: 0.4, seed: 11 });
-      await post(base(), "/_sandbox/requests/reset");
+      await post(base(), "/_sandbox/served/reset");
       const out = [];
       for (let i = 0; i < 40; i++) out.push(await read());
-      const counted = (await post(base(), "/_sandbox/requests", undefined, "GET")).json;
+      const counted = (await post(base(), "/_sandbox/served", undefined, "GET")).json;
       expect(counted).toMatchObject({ total: 40, writes: 0, faulted: out.filter((o) => o.label !== "401").length, byMethod: { GET: 40 } });
       // Not the class: never faulted.
       expect((await fetch(`${base()}${dataPath}`, { method: "POST", body: "{}" })).status).not.toBe(503);

@@ -78,12 +78,15 @@ export interface Served {
 /** What each listener served since its counters were last reset. */
 export async function served(t: TestTenant): Promise<Served> {
   const all = listeners(t);
-  const [arm, dataverse, graph] = await Promise.all([admin(all.arm, "GET", "/requests"), admin(all.dataverse, "GET", "/requests"), admin(all.graph, "GET", "/requests")]);
+  // ARM's counters are /_sandbox/requests; Dataverse's and Graph's own are /_sandbox/served.
+  const [arm, dataverse, graph] = await Promise.all([admin(all.arm, "GET", "/requests"), admin(all.dataverse, "GET", "/served"), admin(all.graph, "GET", "/served")]);
   return { arm, dataverse, graph };
 }
 
 export async function resetServed(t: TestTenant): Promise<void> {
-  for (const base of Object.values(listeners(t))) await admin(base, "POST", "/requests/reset");
+  const all = listeners(t);
+  await admin(all.arm, "POST", "/requests/reset");
+  for (const base of [all.dataverse, all.graph]) await admin(base, "POST", "/served/reset");
 }
 
 // ---- the duplicate census -----------------------------------------------------------------------

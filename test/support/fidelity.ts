@@ -22,6 +22,24 @@ const UNSPECIFIED_POLL_URLS: RegExp[] = [
   /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.EventHub\/namespaces\/[^/]+\/operationresults\/[^/]+$/i,
 ];
 
+/**
+ * `Permissions_ListForResource` is `…/providers/{resourceProviderNamespace}/{parentResourcePath}/
+ * {resourceType}/{resourceName}/providers/Microsoft.Authorization/permissions`. oav's path matcher
+ * lets only a path's first parameter span several segments, so no real resource id matches it: a
+ * top-level resource has an empty parentResourcePath, a child one has a slash in it. Such a pair is
+ * validated against the resource group's operation, which has the same parameters and the same
+ * response schema (PermissionGetResult); the resource id's shape is checked here.
+ */
+const RESOURCE_PERMISSIONS = /^(\/subscriptions\/[^/]+\/resourceGroups\/[^/]+)\/providers\/[^/]+(?:\/[^/]+\/[^/]+)+\/providers\/Microsoft\.Authorization\/permissions$/i;
+
+function asResourceGroupPermissions(pair: TrafficLine): TrafficLine | undefined {
+  const url = new URL(pair.liveRequest.url);
+  const group = RESOURCE_PERMISSIONS.exec(url.pathname)?.[1];
+  if (pair.liveRequest.method !== "GET" || !group) return undefined;
+  url.pathname = `${group}/providers/Microsoft.Authorization/permissions`;
+  return { ...pair, liveRequest: { ...pair.liveRequest, url: url.toString() } };
+}
+
 interface TrafficLine {
   liveRequest: { url: string; method: string; headers?: Record<string, string>; body?: unknown };
   liveResponse: { statusCode: string; headers?: Record<string, string>; body?: unknown };
@@ -84,7 +102,8 @@ export async function assertTrafficConformsToSpecs(trafficFile: string): Promise
     const pair = JSON.parse(text) as TrafficLine;
     const url = new URL(pair.liveRequest.url);
     const where = `#${i + 1} ${pair.liveRequest.method} ${url.pathname}${url.search} → ${pair.liveResponse.statusCode}`;
-    const result = await v.validateLiveRequestResponse(pair);
+    const rewritten = asResourceGroupPermissions(pair);
+    const result = await v.validateLiveRequestResponse(rewritten ?? pair);
     const rq = result.requestValidationResult;
     const rs = result.responseValidationResult;
     const notFound = [rq, rs].some((p) => p.runtimeException?.code.startsWith("OPERATION_NOT_FOUND"));

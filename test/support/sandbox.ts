@@ -42,13 +42,20 @@ export async function startTestSandbox(opts: Partial<SandboxOptions> = {}): Prom
   return { sb, dir, traffic };
 }
 
-export function credential(sb: Sandbox, who: "operator" | "reader" = "operator"): ClientSecretCredential {
-  const [id, secret] = who === "operator" ? [sb.clientId, sb.clientSecret] : [sb.readerClientId, sb.readerClientSecret];
+/** The sandbox's applications: Owner, Reader and Contributor on the subscription. */
+export type SandboxApp = "operator" | "reader" | "contributor";
+
+export function credential(sb: Sandbox, who: SandboxApp = "operator"): ClientSecretCredential {
+  const [id, secret] = {
+    operator: [sb.clientId, sb.clientSecret],
+    reader: [sb.readerClientId, sb.readerClientSecret],
+    contributor: [sb.contributorClientId, sb.contributorClientSecret],
+  }[who];
   return new ClientSecretCredential(sb.tenantId, id, secret, { authorityHost: sb.authority, disableInstanceDiscovery: true });
 }
 
 /** The real SDK clients, pointed at the sandbox; no retries so fault tests see raw answers. */
-export function clients(sb: Sandbox, who: "operator" | "reader" = "operator") {
+export function clients(sb: Sandbox, who: SandboxApp = "operator") {
   const cred = credential(sb, who);
   const common = { endpoint: sb.arm, credentialScopes: [ARM_SCOPE], retryOptions: { maxRetries: 0 } };
   return {
