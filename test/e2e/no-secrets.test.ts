@@ -1,7 +1,7 @@
 // No secret anywhere: every command that talks to a tenant, in every output mode (tty-less plain,
 // --ci, --json, --debug), on its happy path and on failures, then a grep of everything it printed
-// and every file it wrote (journal and locks under .aeg/, plan files, JUnit reports, sink
-// checkpoints) for the sandbox's client secrets, any access token (JWT shape), the Event Hubs key
+// and every file it wrote (journal and locks under .aeg/, plan files, JUnit and validation reports,
+// sink checkpoints) for the sandbox's client secrets, any access token (JWT shape), the Event Hubs key
 // and "SharedAccessKey=". The logger authenticates with a connection string (from an environment
 // variable), so a real key flows through setup. Excluded, because a secret is their product:
 // `aeg sandbox token`'s stdout (a persona token) and `aeg sandbox start`'s (the operator's secret).
@@ -114,10 +114,11 @@ describe("no secret in anything aeg prints or writes", () => {
     // Validation runs once, as its own command below (setup's closing validation prints the same).
     await run("setup (fresh)", ["setup", ...cfg, "--yes", "--skip-validation"]);
     await run("doctor", ["doctor", ...cfg]);
-    await run("validate", ["validate", ...cfg, "--junit", path.join(t.cwd, "validation.xml")]);
+    await run("validate", ["validate", ...cfg, "--junit", path.join(t.cwd, "validation.xml"), "--report", path.join(t.cwd, "report")]);
     await run("plan --out", ["plan", ...cfg, "--out", path.join(t.cwd, "change.plan.json")]);
     await run("apply", ["apply", path.join(t.cwd, "change.plan.json")]);
     await run("sink --once", ["sink", ...cfg, "--once", "--checkpoint-dir", path.join(t.cwd, "sink-checkpoints")]);
+    await run("teardown --dry-run", ["teardown", ...cfg, "--confirm", SVC, "--dry-run"]);
     await run("sandbox personas", ["sandbox", "personas", "--state-dir", path.join(t.cwd, "tenant")], { modeFlags: sandboxFlags });
     await run("sandbox token", ["sandbox", "token", "--persona", "alice", "--state-dir", path.join(t.cwd, "tenant")], { modeFlags: sandboxFlags, productOnStdout: true });
     // Failures, where SDK errors and (with --debug) stacks are printed. A named value changed out
@@ -158,9 +159,9 @@ describe("no secret in anything aeg prints or writes", () => {
     if (mode === "debug") expect(runs.filter((p) => /^\s+at .+:\d+:\d+\)?$/m.test(p.stderr)).map((p) => p.what)).not.toEqual([]);
     const skip = new Set([path.join(t.cwd, "tenant"), t.trafficFile, t.configFile, t.config, path.join(t.cwd, "reader.yaml")]);
     const files = await filesWritten(t.cwd, skip);
-    // What aeg wrote: the journal (.aeg/state), the plan, the JUnit report and sink checkpoints.
+    // What aeg wrote: the journal (.aeg/state), the plan, the JUnit and validation reports, checkpoints.
     const rel = files.map((f) => path.relative(t.cwd, f));
-    expect(rel).toEqual(expect.arrayContaining(["change.plan.json", "validation.xml", expect.stringMatching(/^\.aeg\/state\//), expect.stringMatching(/^sink-checkpoints\//)]));
+    expect(rel).toEqual(expect.arrayContaining(["change.plan.json", "validation.xml", "report/report.html", "report/attestation.json", expect.stringMatching(/^\.aeg\/state\//), expect.stringMatching(/^sink-checkpoints\//)]));
     for (const f of files) found.push(...hits(await readFile(f, "utf8"), path.relative(t.cwd, f), secrets));
     expect(found).toEqual([]);
   });
