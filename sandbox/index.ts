@@ -4,12 +4,14 @@ import fs from "node:fs";
 import path from "node:path";
 import { Router, json, listen, listenPreferring, routerHandler, type Listener } from "./http.js";
 import { checkToolchain } from "./gateway/expressions/toolchain.js";
+import { acquireLock } from "./lock.js";
 import { Store, STATE_FILE } from "./store.js";
-import { acquireLock } from "./state-dir.js";
 import { loadPki, CA_CERT_FILE, CA_KEY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE, SIGNING_KEY_FILE } from "./pki.js";
 import { entraNotFound, entraRouter, type EntraContext } from "./entra.js";
 import { ArmServer } from "./arm/server.js";
 import { seedRoleAssignments } from "./arm/rbac.js";
+import { ApiLocks } from "./arm/apiLocks.js";
+import { latencyModel, type LatencyOption } from "./arm/latency.js";
 import type { ArmContext } from "./arm/common.js";
 import { EventStore } from "./eventhubs/store.js";
 import { EventHubsAmqp } from "./eventhubs/amqp.js";
@@ -23,6 +25,7 @@ import { AGENTS, PERSONAS, type Agent, type Persona } from "./governance/persona
 import type { PersonaTokenRequest } from "./governance/tokens.js";
 
 export { mintPersonaToken, type PersonaTokenRequest, type TokenVersion } from "./governance/tokens.js";
+export { AZURE_LATENCY, LatencyModelError, latencyModel, scaleLatency, type LatencyModel, type LatencyOption, type WriteKind } from "./arm/latency.js";
 export { runningServer, SERVER_FILE, type ServerInfo } from "./governance/discovery.js";
 export * from "./governance/personas.js";
 
@@ -49,6 +52,15 @@ export interface SandboxOptions {
   dataverseLimits?: DataverseLimitOptions;
   /** Dataverse alternate keys stay Pending this long before Active (ms); default 0 = at once. */
   dataverseKeyActivationMs?: number;
+  /**
+   * ARM's answer delays and long-running-operation durations: "none" (default), "azure", a model,
+   * or `{ file }` naming a JSON model (arm/latency.ts). APIM creation keeps `apimActivationMs`.
+   */
+  latency?: LatencyOption;
+  /** Model APIM's API-level lock: a write under an API that overlaps another answers 409 (arm/apiLocks.ts). Default off. */
+  apiLocks?: boolean;
+  /** With `apiLocks`: how long an API stays locked after its last write, and that write's operation, ended (ms); default 0. */
+  apiLockSettleMs?: number;
 }
 
 /** The public facts (server.json's) and the tenant's credentials. */
@@ -89,6 +101,8 @@ const notFound = (code: string) => (req: { method: string; path: string }) => js
 
 export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   fs.mkdirSync(opts.stateDir, { recursive: true });
+  // A bad latency model is the caller's mistake: say so before taking the directory.
+  const latency = latencyModel(opts.latency);
   const release = acquireLock(opts.stateDir);
   const listeners: Listener[] = [];
   let gateway: Gateway | undefined;
@@ -113,6 +127,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
         apimActivationMs: opts.apimActivationMs ?? 4000,
         lroPolls: opts.lroPolls ?? 1,
         retryAfterSeconds: opts.retryAfterSeconds ?? 1,
+        latency,
       },
       urls: { arm: () => urls.arm, gateway: () => urls.gateway },
     };
@@ -130,7 +145,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     armCtx.checkExpression = gw.checkExpressions;
     armCtx.events = events;
     armCtx.gatewayStats = () => gw.getStats();
-    const arm = new ArmServer(armCtx, entra, store, opts.trafficFile);
+    const arm = new ArmServer(armCtx, entra, store, opts.trafficFile, opts.apiLocks ? new ApiLocks(opts.apiLockSettleMs ?? 0) : undefined);
     const routers: ExtraRouters = { graph: new Router(), dataverse: new Router() };
 
     const ports = (state.ports ??= {});
@@ -140,7 +155,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     urls.arm = armL.url;
     const authorityRouter = entraRouter(entra);
     const authorityHandler = routerHandler(authorityRouter, entraNotFound);
-    mountGovernance({ authority: authorityRouter, graph: routers.graph, dataverse: routers.dataverse }, entra, { dataverseLimits: opts.dataverseLimits, dataverseKeyActivationMs: opts.dataverseKeyActivationMs });
+    mountGovernance({ authority: authorityRouter, graph: routers.graph, dataverse: routers.dataverse }, entra, { dataverseLimits: opts.dataverseLimits, dataverseKeyActivationMs: opts.dataverseKeyActivationMs, retryAfterSeconds: opts.retryAfterSeconds });
     const authorityL = await listenPreferring(pki.tls, ports.authority, async (req, res, base) => {
       await authorityHandler(req, res, base);
       store.persist();

@@ -108,6 +108,8 @@ export interface OperationRecord {
   endTime?: string;
   /** Resource the operation acts on (service key `rg/name` for time-based APIM creation). */
   target?: string;
+  /** Epoch ms before which the operation answers InProgress, whatever its polls (the latency model). */
+  readyAt?: number;
 }
 
 /** The tenant document. Services add slots of their own: governance/state.ts, EventStoreState. */
@@ -166,6 +168,7 @@ export const STATE_FILE = "state.json";
 
 export class Store {
   private lastWritten = "";
+  private soon = false;
   constructor(
     readonly dir: string,
     readonly state: TenantState,
@@ -183,6 +186,19 @@ export class Store {
     }
     pruneOperations(state);
     return new Store(dir, state);
+  }
+
+  /**
+   * `persist` within 100 ms: after reads, whose only changes are an operation's poll count, so a
+   * burst of hundreds of reads costs a few serializations of the tenant, not one each.
+   */
+  persistSoon(): void {
+    if (this.soon) return;
+    this.soon = true;
+    setTimeout(() => {
+      this.soon = false;
+      this.persist();
+    }, 100).unref();
   }
 
   /** Writes the state if it changed since the last write. Synchronous so writes never interleave. */

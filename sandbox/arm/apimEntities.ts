@@ -47,7 +47,7 @@ function allPolicies(svc: ApimService): { where: string; policy: PolicyRecord }[
 }
 
 function childLroHeaders(ctx: ArmContext, req: Req, svc: ApimService, status: number): Record<string, string> {
-  const op = newOperation(ctx, "apim-child");
+  const op = newOperation(ctx, "apim-child", undefined, req);
   const resource = `${ctx.urls.arm()}${req.path}`;
   return {
     "Azure-AsyncOperation": `${ctx.urls.arm()}${serviceId(ctx, svc)}/tenant/operationResults/${op.id}?api-version=${APIM_API}`,
@@ -303,7 +303,7 @@ export function registerApimEntities(r: ArmRouter, ctx: ArmContext): void {
     if (!a) return { status: 204 };
     delete svc.apis[a.name.toLowerCase()];
     // Api_Delete is an LRO answering 202 (or 204): report the deletion through the tenant operation.
-    const op = newOperation(ctx, "apim-child");
+    const op = newOperation(ctx, "apim-child", undefined, req);
     const status = `${ctx.urls.arm()}${serviceId(ctx, svc)}/tenant/operationResults/${op.id}?api-version=${APIM_API}`;
     return { status: 202, headers: { "Azure-AsyncOperation": status, Location: status, ...retryAfter(ctx) } };
   }, tag);

@@ -5,11 +5,14 @@ import { HttpError, json, header, type Reply, type Req, type Router } from "../h
 import type { TenantState, OperationRecord } from "../store.js";
 import type { PolicyFormat, ExpressionChecker } from "./policyXml.js";
 import type { EventStore } from "../eventhubs/store.js";
+import { operationMs, type LatencyModel } from "./latency.js";
 
 export interface ArmOptions {
   apimActivationMs: number;
   lroPolls: number;
   retryAfterSeconds: number;
+  /** Answer delays and operation durations (latency.ts). */
+  latency: LatencyModel;
 }
 
 export interface ArmContext {
@@ -96,24 +99,28 @@ export function listReply(req: Req, items: unknown[], withCount = true): Reply {
   return json(200, out);
 }
 
-export function newOperation(ctx: ArmContext, kind: OperationRecord["kind"], target?: string): OperationRecord {
+/** `startedBy`: the request that starts it, whose kind of write the latency model times. */
+export function newOperation(ctx: ArmContext, kind: OperationRecord["kind"], target?: string, startedBy?: Req): OperationRecord {
+  const runsMs = startedBy ? operationMs(ctx.opts.latency, startedBy.method, startedBy.path) : 0;
   const op: OperationRecord = {
     id: randomUUID().replace(/-/g, ""),
     kind,
     pollsLeft: ctx.opts.lroPolls,
     startTime: new Date().toISOString(),
     target,
+    ...(runsMs > 0 ? { readyAt: Date.now() + runsMs } : {}),
   };
   ctx.state.operations[op.id] = op;
   return op;
 }
 
-/** Count-based status of an operation; each poll consumes one InProgress answer. */
+/** Status of an operation: each poll consumes one InProgress answer, and it runs at least until `readyAt`. */
 export function pollCountBased(op: OperationRecord): "InProgress" | "Succeeded" {
   if (op.pollsLeft > 0) {
     op.pollsLeft--;
     return "InProgress";
   }
+  if (op.readyAt !== undefined && Date.now() < op.readyAt) return "InProgress";
   op.endTime ??= new Date().toISOString();
   return "Succeeded";
 }

@@ -90,7 +90,7 @@ export function registerEventHub(r: ArmRouter, ctx: ArmContext): void {
       updatedAt: now,
       eventHubs: existing?.eventHubs ?? {},
     };
-    const op = newOperation(ctx, "eh-namespace", k);
+    const op = newOperation(ctx, "eh-namespace", k, req);
     ns.pendingOperation = op.id;
     s.eventHubNamespaces[k] = ns;
     const asyncUrl = `${ctx.urls.arm()}${nsId(ns)}/operationresults/${op.id}?api-version=${EVENTHUB_API}`;
@@ -108,9 +108,13 @@ export function registerEventHub(r: ArmRouter, ctx: ArmContext): void {
   r.add("DELETE", NS, (req) => {
     requireResourceGroup(ctx, req.params["rg"]!);
     const k = key(req.params["rg"]!, req.params["ns"]!);
-    if (!s.eventHubNamespaces[k]) return { status: 204 };
+    const ns = s.eventHubNamespaces[k];
+    if (!ns) return { status: 204 };
+    // Deleting a namespace deletes its hubs; Azure answers 202 and finishes through Azure-AsyncOperation.
     delete s.eventHubNamespaces[k];
-    return { status: 200 };
+    ctx.events?.forget(ns.name);
+    const op = newOperation(ctx, "eh-namespace", k);
+    return { status: 202, headers: { "Azure-AsyncOperation": `${ctx.urls.arm()}${nsId(ns)}/operationresults/${op.id}?api-version=${EVENTHUB_API}`, ...retryAfter(ctx) } };
   }, tag);
   r.add("GET", "/subscriptions/{sub}/providers/Microsoft.EventHub/namespaces", () => json(200, { value: Object.values(s.eventHubNamespaces).map(renderNs) }), tag);
   r.add("GET", "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.EventHub/namespaces", (req) => {
@@ -169,6 +173,7 @@ export function registerEventHub(r: ArmRouter, ctx: ArmContext): void {
     const k = req.params["hub"]!.toLowerCase();
     if (!ns.eventHubs[k]) return { status: 204 };
     delete ns.eventHubs[k];
+    ctx.events?.forget(ns.name, req.params["hub"]!); // a hub re-created under this name starts empty
     return { status: 200 };
   }, tag);
 }

@@ -1,4 +1,4 @@
-// Microsoft.Resources: the subscription and its resource groups.
+// Microsoft.Resources: the subscription (read and listed) and its resource groups.
 import { json } from "../http.js";
 import { body, fail, key, type ArmContext, type ArmRouter } from "./common.js";
 import { softDeleteService } from "./apim.js";
@@ -19,21 +19,18 @@ export function registerResources(r: ArmRouter, ctx: ArmContext): void {
   });
   const tag = { apiVersion: RESOURCES_API };
 
-  r.add(
-    "GET",
-    "/subscriptions/{sub}",
-    () =>
-      json(200, {
-        id: `/subscriptions/${s.subscriptionId}`,
-        subscriptionId: s.subscriptionId,
-        tenantId: s.tenantId,
-        displayName: "aeg sandbox subscription",
-        state: "Enabled",
-        subscriptionPolicies: { locationPlacementId: "Public_2014-09-01", quotaId: "PayAsYouGo_2014-09-01", spendingLimit: "Off" },
-        authorizationSource: "RoleBased",
-      }),
-    { apiVersion: SUBSCRIPTIONS_API },
-  );
+  const subscription = () => ({
+    id: `/subscriptions/${s.subscriptionId}`,
+    subscriptionId: s.subscriptionId,
+    tenantId: s.tenantId,
+    displayName: "aeg sandbox subscription",
+    state: "Enabled",
+    subscriptionPolicies: { locationPlacementId: "Public_2014-09-01", quotaId: "PayAsYouGo_2014-09-01", spendingLimit: "Off" },
+    authorizationSource: "RoleBased",
+  });
+  r.add("GET", "/subscriptions/{sub}", () => json(200, subscription()), { apiVersion: SUBSCRIPTIONS_API });
+  // Every caller with any role in the tenant sees its one subscription (both apps do).
+  r.add("GET", "/subscriptions", () => json(200, { value: [subscription()] }), { apiVersion: SUBSCRIPTIONS_API });
 
   r.add("GET", "/subscriptions/{sub}/resourcegroups", () => json(200, { value: Object.values(s.resourceGroups).map(render) }), tag);
 
@@ -78,7 +75,10 @@ export function registerResources(r: ArmRouter, ctx: ArmContext): void {
       if (!s.resourceGroups[k]) fail(404, "ResourceGroupNotFound", `Resource group '${req.params["rg"]}' could not be found.`);
       // Deleting a group deletes what is in it; APIM services go to the soft-deleted list as on Azure.
       for (const [sk, svc] of Object.entries(s.apim)) if (svc.resourceGroup.toLowerCase() === k) softDeleteService(ctx, sk);
-      for (const [nk, ns] of Object.entries(s.eventHubNamespaces)) if (ns.resourceGroup.toLowerCase() === k) delete s.eventHubNamespaces[nk];
+      for (const [nk, ns] of Object.entries(s.eventHubNamespaces)) if (ns.resourceGroup.toLowerCase() === k) {
+        delete s.eventHubNamespaces[nk];
+        ctx.events?.forget(ns.name);
+      }
       const prefix = key(`/subscriptions/${s.subscriptionId}/resourceGroups/${k}`);
       for (const [ak, a] of Object.entries(s.roleAssignments)) if (a.scope.toLowerCase() === prefix || a.scope.toLowerCase().startsWith(prefix + "/")) delete s.roleAssignments[ak];
       delete s.resourceGroups[k];

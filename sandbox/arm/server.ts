@@ -16,6 +16,9 @@ import { registerEventHub } from "./eventhub.js";
 import { registerAuthorization } from "./authorization.js";
 import { allowed, permissionsAt } from "./rbac.js";
 import { eventsAdmin } from "./eventsAdmin.js";
+import { answerDelayMs, isWrite, operationMs } from "./latency.js";
+import { ApiLocks, apiInProgressReply, apiLockKey } from "./apiLocks.js";
+import { WriteConcurrency } from "./concurrency.js";
 
 const KNOWN_PROVIDERS = ["microsoft.apimanagement", "microsoft.eventhub", "microsoft.authorization", "microsoft.resources"];
 
@@ -48,7 +51,8 @@ function actionOf(method: string, path: string): string {
 }
 
 export class ArmServer {
-  readonly counters = new FaultsAndCounters();
+  readonly counters = new FaultsAndCounters(() => this.ctx.opts.retryAfterSeconds);
+  readonly concurrency = new WriteConcurrency();
   private readonly router = new Router<RouteTag>();
 
   constructor(
@@ -56,6 +60,8 @@ export class ArmServer {
     private readonly entra: EntraContext,
     private readonly store: Store,
     private readonly trafficFile: string | undefined,
+    /** APIM's API-level lock, when the sandbox models it (apiLocks.ts). */
+    private readonly apiLocks?: ApiLocks,
   ) {
     registerResources(this.router, ctx);
     registerApimService(this.router, ctx);
@@ -67,7 +73,7 @@ export class ArmServer {
   handle = async (raw: IncomingMessage, res: ServerResponse, base: string): Promise<void> => {
     const req = await toReq(raw, base);
     if (req.path.toLowerCase().startsWith("/_sandbox/")) {
-      writeReply(res, eventsAdmin(req, this.ctx) ?? this.counters.admin(req)!, req.method);
+      writeReply(res, eventsAdmin(req, this.ctx) ?? this.requestsAdmin(req) ?? this.counters.admin(req)!, req.method);
       return;
     }
     const fault = this.counters.take(req.method, req.path);
@@ -79,14 +85,7 @@ export class ArmServer {
     }
     let reply: Reply;
     if (fault?.status !== undefined) reply = faultReply(fault);
-    else {
-      try {
-        reply = await this.dispatch(req);
-      } catch (e) {
-        if (!(e instanceof HttpError)) throw e;
-        reply = e.reply;
-      }
-    }
+    else reply = await this.serve(req);
     const correlation = header(req, "x-ms-correlation-request-id") ?? randomUUID();
     const requestId = randomUUID();
     reply.headers = {
@@ -99,7 +98,9 @@ export class ArmServer {
     };
     const clientRequestId = header(req, "x-ms-client-request-id");
     if (clientRequestId) reply.headers["x-ms-client-request-id"] = clientRequestId;
-    this.store.persist();
+    // A write is on disk before it is answered; reads are saved together, after a burst.
+    if (isWrite(req.method, req.path)) this.store.persist();
+    else this.store.persistSoon();
     const sent = writeReply(res, reply, req.method);
     this.counters.count(req.method, req.path, reply.status);
     // A request rejected because it names no emulated operation has no spec operation to be
@@ -109,6 +110,50 @@ export class ArmServer {
       this.record(req, url.includes("?") ? url.slice(url.indexOf("?")) : "", reply, sent);
     }
   };
+
+  /**
+   * Answers after the latency model's delay, holding APIM's API lock (when modelled) for a write
+   * under an API until its answer, or until the operation it started ends, plus the settle time.
+   */
+  private async serve(req: Req): Promise<Reply> {
+    const write = isWrite(req.method, req.path);
+    const lock = write && this.apiLocks ? apiLockKey(req.path) : undefined;
+    if (lock !== undefined && !this.apiLocks!.enter(lock)) {
+      this.concurrency.conflict();
+      return apiInProgressReply();
+    }
+    const window = write ? this.concurrency.begin(/\/providers\/microsoft\.apimanagement\//i.test(req.path)) : undefined;
+    let reply: Reply | undefined;
+    try {
+      const delay = answerDelayMs(this.ctx.opts.latency, req.method, req.path);
+      if (delay > 0) await sleep(delay);
+      reply = await this.dispatch(req).catch((e: unknown) => {
+        if (e instanceof HttpError) return e.reply;
+        throw e;
+      });
+      return reply;
+    } finally {
+      const accepted = reply !== undefined && reply.status < 300;
+      const runs = accepted && reply!.headers?.["Azure-AsyncOperation"] ? operationMs(this.ctx.opts.latency, req.method, req.path) : 0;
+      const endsAt = runs > 0 ? Date.now() + runs : undefined;
+      window?.end(endsAt);
+      if (lock !== undefined) this.apiLocks!.leave(lock, { accepted, ...(endsAt !== undefined ? { operationEndsAt: endsAt } : {}) });
+    }
+  }
+
+  /** `/_sandbox/requests` with the write concurrency seen; undefined for the other admin paths. */
+  private requestsAdmin(req: Req): Reply | undefined {
+    const p = req.path.toLowerCase();
+    if (p === "/_sandbox/requests" && req.method === "GET") {
+      const counted = this.counters.admin(req)!;
+      return { ...counted, body: { ...(counted.body as object), ...this.concurrency.snapshot() } };
+    }
+    if (p === "/_sandbox/requests/reset" && req.method === "POST") {
+      this.concurrency.reset();
+      return this.counters.admin(req);
+    }
+    return undefined;
+  }
 
   private async dispatch(req: Req): Promise<Reply> {
     const s = this.ctx.state;

@@ -135,6 +135,15 @@ export class EventStore {
     return { sequenceNumber: seq, offset: last?.offset ?? "-1", enqueuedTimeUtc: last?.enqueuedTimeUtc };
   }
 
+  /** Drops a deleted hub's events (or, without `hub`, every hub's and the key of a deleted namespace). */
+  forget(namespace: string, hub?: string): void {
+    const all = this.state.eventHubEvents ?? {};
+    for (const [k, rec] of Object.entries(all)) {
+      if (rec.namespace.toLowerCase() === namespace.toLowerCase() && (hub === undefined || rec.hub.toLowerCase() === hub.toLowerCase())) delete all[k];
+    }
+    if (hub === undefined) delete this.state.eventHubKeys?.[namespace.toLowerCase()];
+  }
+
   /** The namespace's SAS key (RootManageSharedAccessKey), created on first use and kept in the state. */
   sasKey(namespace: string): string {
     const keys = (this.state.eventHubKeys ??= {});

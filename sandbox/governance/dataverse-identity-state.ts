@@ -44,6 +44,7 @@ export interface DvUser {
 export interface DvRole {
   roleid: string;
   name: string;
+  description?: string | null;
   businessunitid: string;
   roletemplateid: string | null;
   ismanaged: boolean;

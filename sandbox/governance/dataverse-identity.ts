@@ -34,7 +34,7 @@ const SETS: Record<string, { logicalName: string; key: string; columns: Record<s
     key: "systemuserid",
     columns: { systemuserid: "Guid", applicationid: "Guid", azureactivedirectoryobjectid: "Guid", isdisabled: "Boolean", fullname: "String", firstname: "String", lastname: "String", _businessunitid_value: "Guid" },
   },
-  roles: { logicalName: "role", key: "roleid", columns: { roleid: "Guid", name: "String", ismanaged: "Boolean", _businessunitid_value: "Guid", _roletemplateid_value: "Guid" } },
+  roles: { logicalName: "role", key: "roleid", columns: { roleid: "Guid", name: "String", description: "String", ismanaged: "Boolean", _businessunitid_value: "Guid", _roletemplateid_value: "Guid" } },
   privileges: { logicalName: "privilege", key: "privilegeid", columns: { privilegeid: "Guid", name: "String" } },
   bots: { logicalName: "bot", key: "botid", columns: { botid: "Guid", name: "String", schemaname: "String", authenticationmode: "Int32", authenticationtrigger: "Int32", statecode: "Int32", statuscode: "Int32" } },
 };
@@ -92,6 +92,7 @@ export function registerDataverseIdentity(router: Router<unknown>, entra: EntraC
   // one-segment shape with the governance tables' route, so they match only what they own.
   router.add("GET", `${DATA_PATH}/{segment}`, serve(getKeyed), undefined, (path) => /^(WhoAmI(\(\))?|RetrieveRolePrivilegesRole\(.*\)|(systemusers|roles)\(.*\))$/.test(lastSegment(path)));
   router.add("PATCH", `${DATA_PATH}/{segment}`, serve(patchUser), undefined, (path) => lastSegment(path).startsWith("systemusers("));
+  router.add("DELETE", `${DATA_PATH}/{segment}`, serve(deleteRole), undefined, (path) => lastSegment(path).startsWith("roles("));
   router.add("GET", `${DATA_PATH}/{entity}/systemuserroles_association`, serve(userRoles));
   router.add(["POST", "DELETE"], `${DATA_PATH}/{entity}/systemuserroles_association/$ref`, serve(associate));
   router.add("DELETE", `${DATA_PATH}/{entity}/{nav}/$ref`, serve(associate));
@@ -185,7 +186,7 @@ function userRow(u: DvUser): Record<string, unknown> {
 }
 
 function roleRow(r: DvRole): Record<string, unknown> {
-  return { roleid: r.roleid, name: r.name, ismanaged: r.ismanaged, _businessunitid_value: r.businessunitid, _roletemplateid_value: r.roletemplateid };
+  return { roleid: r.roleid, name: r.name, description: r.description ?? null, ismanaged: r.ismanaged, _businessunitid_value: r.businessunitid, _roletemplateid_value: r.roletemplateid };
 }
 
 /** GET on a set: $select, $filter, $top, and $expand=systemuserroles_association on systemusers. */
@@ -282,7 +283,8 @@ function createRole(req: Req, c: Caller): Reply {
   if (typeof body["name"] !== "string" || !body["name"].trim()) return dataverseError(400, "0x80040203", "Role name is required.");
   const bu = boundBusinessUnit(c, body);
   if (!bu) return dataverseError(400, "0x80060888", "A businessunitid@odata.bind of the form /businessunits(<guid>) is required.");
-  const role: DvRole = { roleid: randomUUID(), name: body["name"], businessunitid: bu, roletemplateid: null, ismanaged: false, privileges: {} };
+  const description = typeof body["description"] === "string" ? body["description"] : null;
+  const role: DvRole = { roleid: randomUUID(), name: body["name"], description, businessunitid: bu, roletemplateid: null, ismanaged: false, privileges: {} };
   c.dv.roles[role.roleid] = role;
   return created(c, "roles", role.roleid, req, roleRow(role));
 }
@@ -323,6 +325,23 @@ function patchUser(req: Req, c: Caller): Reply {
   return { status: 204, headers: { "OData-Version": "4.0", "OData-EntityId": `${c.base}${DATA_PATH}/systemusers(${user.systemuserid})` } };
 }
 
+/**
+ * DELETE roles(<id>): a custom role goes, and with it every user's assignment of it. Managed and
+ * system roles (System Administrator, Basic User) cannot be deleted.
+ */
+function deleteRole(req: Req, c: Caller): Reply {
+  const keyed = KEYED.exec(lastSegment(req.path));
+  if (!keyed || keyed[1] !== "roles") return unknownSegment(req);
+  const denied = requireAdmin(c, "prvDeleteRole");
+  if (denied) return denied;
+  const role = c.dv.roles[keyed[2]!.toLowerCase()];
+  if (!role) return notFound("role", keyed[2]!);
+  if (role.ismanaged || role.roletemplateid) return dataverseError(400, "0x80040203", `Cannot delete the role '${role.name}': it is a system role or part of a managed solution.`);
+  for (const user of Object.values(c.dv.users)) user.roleIds = user.roleIds.filter((r) => r !== role.roleid);
+  delete c.dv.roles[role.roleid];
+  return { status: 204, headers: { "OData-Version": "4.0" } };
+}
+
 function userFromSegment(c: Caller, segment: string): DvUser | Reply {
   const keyed = KEYED.exec(segment);
   if (!keyed || keyed[1] !== "systemusers") return dataverseError(404, "0x8006088a", `Resource not found for the segment '${segment}'.`);
@@ -334,11 +353,22 @@ function roleFromSegment(c: Caller, segment: string): DvRole | string {
   return (keyed && keyed[1] === "roles" && c.dv.roles[keyed[2]!.toLowerCase()]) || segment;
 }
 
+/** The N:N link read from either side: a user's roles, or (`roles(<id>)/…`) the users holding a role. */
 function userRoles(req: Req, c: Caller): Reply {
-  const user = userFromSegment(c, req.params["entity"]!);
+  const entity = req.params["entity"]!;
+  if (/^roles\(/.test(entity)) return roleHolders(req, c, entity);
+  const user = userFromSegment(c, entity);
   if ("status" in user) return user;
   const select = parseSelect(req.query.get("$select"), SETS["roles"]!.columns, "role");
   return ok({ "@odata.context": `${c.base}${DATA_PATH}/$metadata#roles`, value: user.roleIds.map((id) => shape(roleRow(c.dv.roles[id]!), "roleid", select, true)) });
+}
+
+function roleHolders(req: Req, c: Caller, segment: string): Reply {
+  const role = roleFromSegment(c, segment);
+  if (typeof role === "string") return KEYED.test(role) ? notFound("role", KEYED.exec(role)![2]!) : unknownSegment(req);
+  const select = parseSelect(req.query.get("$select"), SETS["systemusers"]!.columns, "systemuser");
+  const holders = Object.values(c.dv.users).filter((u) => u.roleIds.includes(role.roleid));
+  return ok({ "@odata.context": `${c.base}${DATA_PATH}/$metadata#systemusers`, value: holders.map((u) => shape(userRow(u), "systemuserid", select, true)) });
 }
 
 /** POST/DELETE of the user↔role N:N link, in the `$ref` forms the Web API takes. */

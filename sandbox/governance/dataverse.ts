@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { HttpError, header, json, type Handler, type Reply, type Req, type Router } from "../http.js";
 import type { EntraContext, TokenClaims } from "../entra.js";
 import { checkBearer } from "./auth.js";
-import { ListenerFaults } from "./faults.js";
+import { ListenerFaults, registerFaultAdmin } from "./faults.js";
 import { DataverseLimits, type Ticket } from "./dataverse-limits.js";
 import { ODataError, PARSE_ERROR, checkFilter, matches, parseFilter, parseSelect, parseTop, type ColumnType, type FilterNode } from "./odata.js";
 import { OPTION_LABELS, type GovernanceSeed } from "./personas.js";
@@ -102,7 +102,7 @@ export function dataverseGate(entra: EntraContext, faults: ListenerFaults, limit
   return (h, opts = {}) => async (req) => {
     const inner = (req as BatchInnerReq).inBatch === true;
     if (!inner) {
-      const f = await faults.apply();
+      const f = await faults.apply(req);
       if (f) return f;
     }
     const auth = await authenticate(req, entra);
@@ -149,7 +149,7 @@ export function registerDataverse(
   authorize: ReadAuthorizer = authorizeRead,
   gate: DataverseGate = dataverseGate(entra, faults, new DataverseLimits()),
 ): void {
-  router.add(["GET", "POST"], "/_sandbox/faults", faults.admin);
+  registerFaultAdmin(router, faults);
   router.add(
     "GET",
     `${DATA_PATH}/{set}`,

@@ -4,7 +4,8 @@
 import fs from "node:fs";
 import https from "node:https";
 import path from "node:path";
-import { lockHolder, writeAtomic } from "../state-dir.js";
+import { holderAlive, lockHolder } from "../lock.js";
+import { writeAtomic } from "../state-dir.js";
 import type { PersonaTokenRequest } from "./tokens.js";
 
 export const SERVER_FILE = "server.json";
@@ -47,7 +48,8 @@ function readJson<T>(file: string): T | undefined {
 export function runningServer(stateDir: string): ServerInfo | undefined {
   const info = readJson<ServerInfo>(path.join(stateDir, SERVER_FILE));
   if (!info) return undefined;
-  return lockHolder(stateDir) === info.pid ? info : undefined;
+  const holder = lockHolder(stateDir);
+  return holder && holder.pid === info.pid && holderAlive(holder) ? info : undefined;
 }
 
 /** POSTs JSON over TLS trusting only the sandbox CA (no change to the process's trust store). */

@@ -35,7 +35,7 @@ interface ServicePrincipal {
 
 export function registerGraphDirectory(router: Router<unknown>, entra: EntraContext, faults: ListenerFaults, counters: IdentityCounters): void {
   const serve = (h: (req: Req, caller: TokenClaims) => Reply) => async (req: Req): Promise<Reply> => {
-    const fault = await faults.apply();
+    const fault = await faults.apply(req);
     if (fault) return fault;
     const auth = await checkBearer(entra, req, (aud) => graphAudienceOk(aud, req.base));
     if (!auth.ok) return graphError(req, 401, "InvalidAuthenticationToken", auth.why === "missing" ? "Access token is empty." : "Access token validation failure.");

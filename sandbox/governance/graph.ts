@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { header, json, type Reply, type Req, type Router } from "../http.js";
 import type { EntraContext, TokenClaims } from "../entra.js";
 import { checkBearer } from "./auth.js";
-import { ListenerFaults } from "./faults.js";
+import { ListenerFaults, registerFaultAdmin } from "./faults.js";
 import { GRAPH_APP_ID } from "./graph-directory-state.js";
 import type { GovernanceSeed } from "./personas.js";
 
@@ -39,8 +39,8 @@ export function graphFaults(): ListenerFaults {
 export type MembershipAuthorizer = (req: Req, caller: TokenClaims) => Reply | undefined;
 
 export function registerGraph(router: Router<unknown>, entra: EntraContext, data: GovernanceSeed, faults: ListenerFaults, authorize: MembershipAuthorizer = () => undefined): void {
-  router.add(["GET", "POST"], "/_sandbox/faults", faults.admin);
-  const handler = async (req: Req) => (await faults.apply()) ?? checkMemberGroups(req, entra, data, authorize);
+  registerFaultAdmin(router, faults);
+  const handler = async (req: Req) => (await faults.apply(req)) ?? checkMemberGroups(req, entra, data, authorize);
   router.add("POST", "/v1.0/users/{id}/checkMemberGroups", handler);
   router.add("POST", "/v1.0/directoryObjects/{id}/checkMemberGroups", handler);
 }

@@ -12,6 +12,7 @@ import { registerDataverseBulk } from "./dataverse-bulk.js";
 import { authorizeTableRead, privilegesProperty, registerDataverseIdentity, tableCatalog } from "./dataverse-identity.js";
 import { graphFaults, registerGraph } from "./graph.js";
 import { authorizeCheckMemberGroups, registerGraphDirectory } from "./graph-directory.js";
+import { registerGraphGroups } from "./graph-groups.js";
 import { governanceSeed, type GovernanceSeed } from "./personas.js";
 import { registerSeedAdmin } from "./seed-admin.js";
 import type { ListenerFaults } from "./faults.js";
@@ -26,11 +27,14 @@ export interface GovernanceOptions {
   dataverseLimits?: DataverseLimitOptions;
   /** Pending → Active delay of new alternate keys (ms); default 0. */
   dataverseKeyActivationMs?: number;
+  /** Retry-After (seconds) of random 429 faults; default 1. */
+  retryAfterSeconds?: number;
 }
 
 export function mountGovernance(routers: { authority: Router<unknown>; graph: Router<unknown>; dataverse: Router<unknown> }, entra: EntraContext, opts: GovernanceOptions = {}): Governance {
   const data = governanceSeed();
   const faults = { dataverse: dataverseFaults(), graph: graphFaults() };
+  for (const f of Object.values(faults)) f.defaultRetryAfterSeconds = opts.retryAfterSeconds ?? 1;
   // One gate (faults, token, service-protection limits per oid) for the Dataverse Web API.
   const limits = new DataverseLimits(opts.dataverseLimits);
   const gate = dataverseGate(entra, faults.dataverse, limits);
@@ -48,6 +52,7 @@ export function mountGovernance(routers: { authority: Router<unknown>; graph: Ro
   // Identity routes first: their keyed one-segment paths would otherwise reach the tables' route.
   registerDataverseIdentity(routers.dataverse, entra, gate, catalog, { reads: 0, writes: 0 });
   registerGraphDirectory(routers.graph, entra, faults.graph, { reads: 0, writes: 0 });
+  registerGraphGroups(routers.graph, entra, faults.graph);
   registerDataverse(routers.dataverse, entra, data, faults.dataverse, authorize, gate);
   registerGraph(routers.graph, entra, data, faults.graph, (req, caller) => authorizeCheckMemberGroups(entra, req, caller));
   registerPersonaRoutes(routers.authority, entra, data);

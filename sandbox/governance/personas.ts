@@ -102,6 +102,13 @@ export const HR_GROUP = "66666666-7777-8888-9999-000000000000";
 /** Groups with no agent behind them (everyone's "All staff", a "Viewers" group, …). */
 export const STAFF_GROUP = "0a5e7c1d-3f2b-4c8e-9d1a-6b7c8d9e0f10";
 export const VIEWERS_GROUP = "0b6f8d2e-4a3c-4d9f-8e2b-7c8d9e0f1a21";
+/** The named groups of the directory, as Graph lists and searches them (`aeg init` finds audiences here). */
+export const GROUPS: ReadonlyArray<{ id: string; displayName: string; description: string }> = [
+  { id: KB_GROUP, displayName: "KB Assistant Users", description: "Audience of the Contoso KB Assistant agent" },
+  { id: HR_GROUP, displayName: "HR Helper Users", description: "Audience of the Contoso HR Helper agent" },
+  { id: STAFF_GROUP, displayName: "All Staff", description: "Everyone at Contoso" },
+  { id: VIEWERS_GROUP, displayName: "Viewers", description: "Read-only access to shared reports" },
+];
 /** JWT groups claims stop at 200 entries; past that Entra sends the overage indicator instead. */
 export const GROUPS_OVERAGE_LIMIT = 200;
 /** The client app the personas sign in to (the agent front end): `appid` / `azp` in their tokens. */

@@ -74,7 +74,8 @@ export abstract class AegCommand<R extends CommandResult = CommandResult> extend
     process.stdout.write(`${JSON.stringify(document)}\n`);
   }
 
-  private report(err: unknown): number {
+  private report(thrown: unknown): number {
+    const err = fileSystemRefusal(thrown) ?? thrown;
     const exitCode = exitCodeOf(err);
     const message = err instanceof Error ? err.message : String(err);
     const hint = err instanceof UserError ? err.hint : undefined;
@@ -85,7 +86,7 @@ export abstract class AegCommand<R extends CommandResult = CommandResult> extend
       const lines = exitCode === ExitCode.unexpected && !(err instanceof UserError) ? [`aeg: unexpected error: ${message}`, "Re-run with --debug for details, and report it if it persists."] : [`aeg: ${message}`, ...(hint ? [hint] : [])];
       process.stderr.write(`${lines.join("\n")}\n`);
     }
-    if (this.output.debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    if (this.output.debug && thrown instanceof Error && thrown.stack) process.stderr.write(`${thrown.stack}\n`);
     return exitCode;
   }
 }
@@ -96,4 +97,28 @@ function exitCodeOf(err: unknown): number {
   if (err instanceof Error && /CLIError|Parse|Flag|Arg/.test(err.constructor.name)) return ExitCode.usage;
   if (typeof err === "object" && err !== null && "oclif" in err) return ExitCode.usage;
   return ExitCode.unexpected;
+}
+
+const REFUSALS: Record<string, string> = {
+  ENOENT: "no such file or directory",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  ENOTDIR: "a path component is a file, not a directory",
+  EISDIR: "is a directory",
+  EEXIST: "already exists (as a file where a directory is needed?)",
+  EROFS: "read-only file system",
+  ENAMETOOLONG: "name too long",
+  ELOOP: "too many symbolic links",
+};
+
+/**
+ * A path the file system refused (a --checkpoint-dir that is a file, a directory without write
+ * permission) is the user's to fix: exit 2 with the path, not "unexpected error".
+ */
+function fileSystemRefusal(err: unknown): UserError | undefined {
+  if (!(err instanceof Error) || err instanceof UserError) return undefined;
+  const { code, path: where } = err as NodeJS.ErrnoException;
+  const reason = code ? REFUSALS[code] : undefined;
+  if (!reason || typeof where !== "string") return undefined;
+  return new UserError(`${where}: ${reason} (${code})`, ExitCode.usage, "Check the path (a flag, or a file the configuration names) and its permissions.");
 }

@@ -1,17 +1,20 @@
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import path from "node:path";
 import type { TokenCredential } from "@azure/core-auth";
 import { ClientSecretCredential } from "@azure/identity";
 import { armClients, type ArmClients } from "../azure/arm.js";
+import { transientOptionsFor } from "../azure/transient.js";
 import { identityServices, type IdentityServices } from "../azure/identity-services.js";
 import { cloudProfile, type CloudProfile } from "../azure/cloud.js";
 import { makeCredential } from "../azure/credentials.js";
 import { DEFAULT_SANDBOX_DIR, startSandbox, type RunningSandbox } from "../azure/sandbox.js";
 import { trustCaFile } from "../azure/trust.js";
-import { configPath, envOverrides, FLAG_OVERRIDES, readConfigFile, resolveConfig, type Override } from "../config/load.js";
+import { configFileProblems, withAbsolutePaths } from "../config/files.js";
+import { checkEnvironmentName, configPath, envOverrides, FLAG_OVERRIDES, pollInterval, readConfigFile, resolveConfig, type Override } from "../config/load.js";
 import { sandboxSampleConfig } from "../config/sandbox-sample.js";
 import type { Config } from "../config/schema.js";
 import { Journal } from "../engine/journal.js";
+import { ConfigError } from "../errors.js";
 
 export interface SessionFlags {
   config?: string | undefined;
@@ -52,6 +55,21 @@ function flagOverrides(flags: SessionFlags): Override[] {
     .map(([flag, p]) => ({ path: p, value: flags[flag as keyof SessionFlags], source: `--${flag}` }));
 }
 
+/**
+ * The APIM instance the configuration names, read from the file alone (or the sandbox sample):
+ * no sandbox is started, nothing is signed in to, nothing is sent. `teardown` checks --confirm
+ * against it before anything else happens.
+ */
+export async function configuredApimName(flags: SessionFlags, cwd = process.cwd()): Promise<string> {
+  checkEnvironmentName(flags.env);
+  const file = configPath(cwd, flags);
+  const raw = flags.sandbox && !existsSync(file) ? sandboxSampleConfig() : await readConfigFile(file);
+  const override = flags.sandbox ? undefined : envOverrides(process.env).find((o) => o.path.join(".") === "apim.name");
+  const name = override?.value ?? (raw["apim"] as { name?: unknown } | undefined)?.name;
+  if (typeof name !== "string" || !name.trim()) throw new ConfigError([`${path.basename(file)}: apim.name: required`]);
+  return name;
+}
+
 /** A configuration captured in a saved plan: applied as it was, never re-read from disk. */
 export interface CapturedConfig {
   value: Config;
@@ -63,19 +81,21 @@ export interface CapturedConfig {
 export async function openSession(flags: SessionFlags, opts: { lock: boolean; cwd?: string; captured?: CapturedConfig }): Promise<Session> {
   const cwd = opts.cwd ?? process.cwd();
   const notes: string[] = [];
+  checkEnvironmentName(flags.env);
   const captured = opts.captured;
   const file = captured ? path.join(path.resolve(cwd, captured.dir), "(plan)") : configPath(cwd, flags);
   let sandbox: RunningSandbox | undefined;
   let raw: Record<string, unknown>;
   let overrides: Override[];
   if (flags.sandbox) {
-    sandbox = await startSandbox({ stateDir: path.resolve(cwd, flags["sandbox-dir"] ?? DEFAULT_SANDBOX_DIR) });
+    // Read the file first: a bad one must not leave a started sandbox holding the process open.
     if (captured) raw = captured.value as unknown as Record<string, unknown>;
     else if (existsSync(file)) raw = await readConfigFile(file);
     else {
       raw = sandboxSampleConfig();
       notes.push(`no ${path.basename(file)} here: using the sandbox sample configuration (two agents)`);
     }
+    sandbox = await startSandbox({ stateDir: sandboxDir(cwd, flags["sandbox-dir"]) });
     // The sandbox is its own tenant: identity and endpoints come from it, whatever the file says.
     overrides = [
       ...flagOverrides(flags).filter((o) => o.path[0] !== "subscriptionId" && o.path[0] !== "tenantId"),
@@ -94,12 +114,16 @@ export async function openSession(flags: SessionFlags, opts: { lock: boolean; cw
     overrides = [...envOverrides(process.env), ...flagOverrides(flags)];
   }
   try {
-    const config = resolveConfig(raw, overrides);
+    const config = withAbsolutePaths(resolveConfig(raw, overrides), path.dirname(file));
+    // Every file and variable the configuration names, before anything is read or written.
+    const problems = await configFileProblems(config, process.env);
+    if (problems.length > 0) throw new ConfigError(problems);
+    const pollIntervalMs = pollInterval(process.env, config.cloud.name === "custom" || config.cloud.name === "sandbox" ? 500 : 20_000);
     const cloud = cloudProfile(config.cloud);
-    if (cloud.caFile) trustCaFile(path.resolve(path.dirname(file), cloud.caFile));
+    if (cloud.caFile) trustCaFile(cloud.caFile);
     const credential = sandbox
       ? new ClientSecretCredential(sandbox.tenantId, sandbox.clientId, sandbox.clientSecret, { authorityHost: sandbox.authority, disableInstanceDiscovery: true })
-      : await makeCredential(cloud, { tenantId: config.tenantId, clientId: config.auth.clientId, clientSecretFile: config.auth.clientSecretFile && path.resolve(path.dirname(file), config.auth.clientSecretFile) });
+      : await makeCredential(cloud, { tenantId: config.tenantId, clientId: config.auth.clientId, clientSecretFile: config.auth.clientSecretFile });
     const environment = captured?.environment ?? flags.env ?? (flags.sandbox ? "sandbox" : "default");
     const journal = await Journal.open(path.join(cwd, ".aeg", "state"), environment, { lock: opts.lock });
     return {
@@ -107,15 +131,15 @@ export async function openSession(flags: SessionFlags, opts: { lock: boolean; cw
       config,
       cloud,
       credential,
-      arm: armClients(cloud, credential, config.subscriptionId),
+      arm: armClients(cloud, credential, config.subscriptionId, { transient: transientOptionsFor(pollIntervalMs) }),
       identity: identityServices(cloud, credential),
       journal,
       configDir: path.dirname(file),
       ...(sandbox ? { sandbox } : {}),
       notes,
-      ...(config.templatesDir ? { templatesDir: path.resolve(path.dirname(file), config.templatesDir) } : {}),
+      ...(config.templatesDir ? { templatesDir: config.templatesDir } : {}),
       // Azure takes tens of minutes to create APIM: poll it gently. Local tenants answer in seconds.
-      pollIntervalMs: Number(process.env.AEG_POLL_INTERVAL_MS) || (cloud.name === "custom" || cloud.sandbox ? 500 : 20_000),
+      pollIntervalMs,
       async close() {
         await journal.close();
         await sandbox?.close();
@@ -125,4 +149,17 @@ export async function openSession(flags: SessionFlags, opts: { lock: boolean; cw
     await sandbox?.close();
     throw err;
   }
+}
+
+/** The sandbox's state directory: created when missing, refused when something else is there. */
+function sandboxDir(cwd: string, flag: string | undefined): string {
+  const dir = path.resolve(cwd, flag ?? DEFAULT_SANDBOX_DIR);
+  let isDirectory = true;
+  try {
+    isDirectory = statSync(dir).isDirectory();
+  } catch {
+    // missing: the sandbox creates it
+  }
+  if (!isDirectory) throw new ConfigError([`${flag ? "--sandbox-dir" : "the sandbox directory"}: ${dir} is a file, not a directory`]);
+  return dir;
 }

@@ -5,7 +5,8 @@ import { ConfigError } from "../errors.js";
 import { isKnownCloud, type CloudProfile } from "./cloud.js";
 
 export interface AuthSettings {
-  tenantId: string;
+  /** Unset only before a tenant is known (aeg init signs in to list the caller's subscriptions). */
+  tenantId: string | undefined;
   clientId?: string | undefined;
   clientSecretFile?: string | undefined;
 }
@@ -20,6 +21,7 @@ export async function makeCredential(cloud: CloudProfile, auth: AuthSettings): P
   const disableInstanceDiscovery = !isKnownCloud(cloud.name);
   if (auth.clientSecretFile) {
     if (!auth.clientId) throw new ConfigError(["auth.clientId: required when auth.clientSecretFile is set"]);
+    if (!auth.tenantId) throw new ConfigError(["tenantId: required when auth.clientSecretFile is set"]);
     const secret = await readSecretFile(auth.clientSecretFile, "auth.clientSecretFile");
     return new ClientSecretCredential(auth.tenantId, auth.clientId, secret, {
       authorityHost: cloud.authority,
@@ -27,7 +29,7 @@ export async function makeCredential(cloud: CloudProfile, auth: AuthSettings): P
     });
   }
   return new DefaultAzureCredential({
-    tenantId: auth.tenantId,
+    ...(auth.tenantId ? { tenantId: auth.tenantId } : {}),
     authorityHost: cloud.authority,
     disableInstanceDiscovery,
     ...(auth.clientId ? { managedIdentityClientId: auth.clientId, workloadIdentityClientId: auth.clientId } : {}),

@@ -218,6 +218,21 @@ export class DataverseClient {
     await this.service.send("POST", `/roles(${roleId})/Microsoft.Dynamics.CRM.RemovePrivilegeRole`, { Privilege: { "@odata.type": "Microsoft.Dynamics.CRM.privilege", privilegeid: privilegeId } });
   }
 
+  /** The users who hold a role (the same N:N link, read from the role's side). */
+  async roleHolders(roleId: string): Promise<string[]> {
+    return (await this.list<{ systemuserid: string }>(`/roles(${roleId})/systemuserroles_association${q({ $select: "systemuserid" })}`)).map((u) => u.systemuserid);
+  }
+
+  /** Removes one role from a user (the N:N link; the role itself stays). */
+  async unassignRole(userId: string, roleId: string): Promise<void> {
+    await this.service.send("DELETE", `/systemusers(${userId})/systemuserroles_association(${roleId})/$ref`);
+  }
+
+  /** Deletes a custom security role; Dataverse removes it from every user who holds it. */
+  async deleteRole(roleId: string): Promise<void> {
+    await this.service.send("DELETE", `/roles(${roleId})`);
+  }
+
   async assignRole(userId: string, roleId: string): Promise<void> {
     await this.service.send("POST", `/systemusers(${userId})/systemuserroles_association/$ref`, { "@odata.id": `${this.service.baseUrl}/roles(${roleId})` });
   }

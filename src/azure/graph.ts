@@ -23,6 +23,12 @@ export interface AppRoleAssignment {
   resourceId: string;
 }
 
+export interface DirectoryGroup {
+  id: string;
+  displayName: string;
+  description?: string | null;
+}
+
 /** The Microsoft Graph calls aeg makes, typed. */
 export class GraphClient {
   private readonly service: ServiceClient;
@@ -54,6 +60,17 @@ export class GraphClient {
 
   async removeAppRoleAssignment(resourceId: string, assignmentId: string): Promise<void> {
     await this.service.send("DELETE", `/servicePrincipals/${resourceId}/appRoleAssignedTo/${assignmentId}`);
+  }
+
+  /** Groups whose name has a word starting with `text` (Graph's tokenized `$search`; needs ConsistencyLevel: eventual). */
+  async searchGroups(text: string, top = 25): Promise<DirectoryGroup[]> {
+    const term = text.replace(/["\\]/g, " ").trim();
+    const query = `$search=${encodeURIComponent(`"displayName:${term}"`)}&$select=id,displayName,description&$top=${top}`;
+    return ((await this.service.send("GET", `/groups?${query}`, undefined, { ConsistencyLevel: "eventual" })).body as { value: DirectoryGroup[] }).value;
+  }
+
+  async group(id: string): Promise<DirectoryGroup> {
+    return (await this.service.send("GET", `/groups/${encodeURIComponent(id)}?$select=id,displayName,description`)).body as DirectoryGroup;
   }
 
   /** Directory roles (template ids) the caller holds, directly or through groups. */

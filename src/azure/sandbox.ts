@@ -2,6 +2,7 @@
  * The one door from the product into the embedded sandbox tenant. Loaded on demand, so a run
  * against Azure never pays for it at start-up.
  */
+import { statSync } from "node:fs";
 import path from "node:path";
 import { ExitCode, UserError } from "../errors.js";
 
@@ -11,16 +12,46 @@ import type { Sandbox as RunningSandbox } from "../../sandbox/index.js";
 
 export const DEFAULT_SANDBOX_DIR = path.join(".aeg", "sandbox");
 
-export async function startSandbox(opts: { stateDir: string; port?: number; apimActivationMs?: number }): Promise<RunningSandbox> {
+export interface SandboxStartOptions {
+  stateDir: string;
+  port?: number;
+  apimActivationMs?: number;
+  /** `azure`, `none`, or the path of a JSON latency model. */
+  latency?: string;
+  /** Model APIM's API-level lock (overlapping writes under one API answer 409), with this settle time. */
+  apiLocks?: { settleMs: number };
+}
+
+export async function startSandbox(opts: SandboxStartOptions): Promise<RunningSandbox> {
+  requireDirectory(opts.stateDir);
   const sandbox = await import("../../sandbox/index.js");
+  const { latency, apiLocks, ...rest } = opts;
   try {
-    return await sandbox.startSandbox(opts);
+    return await sandbox.startSandbox({
+      ...rest,
+      ...(latency === undefined ? {} : { latency: latency === "azure" || latency === "none" ? latency : { file: path.resolve(latency) } }),
+      ...(apiLocks ? { apiLocks: true, apiLockSettleMs: apiLocks.settleMs } : {}),
+    });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "EADDRINUSE") {
       throw new UserError(`--port: ${opts.port ?? "the port"} is already in use`, ExitCode.usage, "Pick another port, or leave --port out for a free one.");
     }
+    if (err instanceof Error && err.name === "LatencyModelError") {
+      throw new UserError(`--latency: ${err.message}`, ExitCode.usage, "Use azure, none, or a JSON file like {\"readMs\": 80, \"writes\": {\"apimNamedValue\": {\"ms\": 450, \"lroMs\": 5000}}} (README, \"Latency model\").");
+    }
     throw inUse(err);
   }
+}
+
+/** A state directory is a directory, or nothing yet (the sandbox makes it): a file there is a usage error. */
+function requireDirectory(stateDir: string): void {
+  let isDirectory = true;
+  try {
+    isDirectory = statSync(stateDir).isDirectory();
+  } catch {
+    // missing: made on start
+  }
+  if (!isDirectory) throw new UserError(`${stateDir}: is a file, not a sandbox state directory`, ExitCode.usage, "Name a directory (it is created when missing).");
 }
 
 /** Another live sandbox on the same state directory is a usage error (exit 2), not a bug. */
@@ -32,6 +63,7 @@ function inUse(err: unknown): unknown {
 }
 
 export async function resetSandbox(stateDir: string): Promise<void> {
+  requireDirectory(stateDir);
   const sandbox = await import("../../sandbox/index.js");
   await sandbox.resetSandbox(stateDir).catch((err: unknown) => {
     throw inUse(err);
@@ -66,12 +98,14 @@ export async function sandboxPersonas(): Promise<{ personas: SandboxPersona[]; a
 
 /** An access token for a persona, from the running sandbox on `stateDir` or one started for it. */
 export async function sandboxPersonaToken(stateDir: string, req: { persona: string; audience: string; version: "v1" | "v2" }): Promise<string> {
+  requireDirectory(stateDir);
   const sandbox = await import("../../sandbox/index.js");
   return sandbox.personaToken(stateDir, req);
 }
 
 /** The sandbox's endpoints: the running server's, or (ports are stable) those it will listen on. */
 export async function sandboxEndpoints(stateDir: string): Promise<{ gateway: string; authority: string; running: boolean }> {
+  requireDirectory(stateDir);
   const sandbox = await import("../../sandbox/index.js");
   const server = sandbox.runningServer(stateDir);
   if (server) return { gateway: server.gateway, authority: server.authority, running: true };

@@ -6,13 +6,13 @@ import { missingPermissions } from "../app/permissions.js";
 import { openSession } from "../app/session.js";
 import { signedIn, type SignedIn } from "../azure/signed-in.js";
 import { planFileProblem, staleResources, type PlanFile } from "../change-control/plan-file.js";
-import { pending } from "../engine/change.js";
+import { appliedWrites, pending } from "../engine/change.js";
 import type { AppliedPlan } from "../engine/journal.js";
 import { ConfigError, ExitCode, UserError } from "../errors.js";
 import { permissionRefusal } from "../preflight/arm-permissions.js";
 import { publicSteps } from "../render/envelope.js";
 import { policyDigests } from "../report/collect.js";
-import { planReport } from "../render/plan-text.js";
+import { appliedSummary, planReport } from "../render/plan-text.js";
 import { makeReporter, outputMode } from "../render/reporters.js";
 
 interface ApplyResult extends CommandResult {
@@ -87,9 +87,10 @@ Exit codes: 0 applied, 1 unexpected error, 2 usage (not a plan file), 3 authenti
         reporter.say("The plan has nothing to change, and nothing changed since: done.");
         return result("in-sync", ExitCode.ok, { applier });
       }
+      // Every permission is checked before any write (exit 3): Dataverse and Graph, then ARM.
+      await engine.preflight(plan.steps);
       const missing = await missingPermissions(session, plan.steps);
-      if (missing.length > 0) throw permissionRefusal(missing); // exit 3, before any write
-      await engine.preflight(plan.steps); // a missing Dataverse or Graph role stops here, before any write
+      if (missing.length > 0) throw permissionRefusal(missing);
       reporter.beginApply(engine.steps);
       const applied = await engine.apply(plan.steps); // refuses a blocked change before any write
       await reporter.endApply();
@@ -114,7 +115,7 @@ Exit codes: 0 applied, 1 unexpected error, 2 usage (not a plan file), 3 authenti
         reporter.say(`Part of the plan was applied. ${NEW_PLAN}`);
         return { ...result("failed", failure instanceof UserError ? failure.exitCode : ExitCode.unexpected), ...done, error: { message: failure.message, hint: NEW_PLAN } };
       }
-      reporter.say(`Applied: ${writes} change${writes === 1 ? "" : "s"} made and verified by a second read.`);
+      reporter.say(`Applied: ${appliedSummary(writes, appliedWrites(applied).length)}.`);
       return { ...result("applied", ExitCode.ok), ...done };
     } finally {
       await session.close();

@@ -3,14 +3,15 @@ import { Flags } from "@oclif/core";
 import { AegCommand, type CommandResult } from "../app/base-command.js";
 import { setupEngine } from "../app/engine.js";
 import { environmentFlags } from "../app/flags.js";
+import { onInterrupt, resumeCommand } from "../app/interrupt.js";
 import { missingPermissions } from "../app/permissions.js";
 import { openSession, type Session } from "../app/session.js";
-import { pending, type StepReport } from "../engine/change.js";
+import { appliedWrites, pending, type StepReport } from "../engine/change.js";
 import { refusal } from "../engine/runner.js";
 import { missingPermissionLines, permissionRefusal, type MissingPermission } from "../preflight/arm-permissions.js";
 import { ExitCode, UserError } from "../errors.js";
 import { publicSteps } from "../render/envelope.js";
-import { planReport } from "../render/plan-text.js";
+import { appliedSummary, planReport } from "../render/plan-text.js";
 import { makeReporter, outputMode } from "../render/reporters.js";
 import { prepareReportDir, reportFlags, reportValidation, type WrittenReport } from "../report/index.js";
 import { validateAfterSetup, type ValidationSummary } from "../validate/gateway.js";
@@ -19,6 +20,8 @@ interface SetupResult extends CommandResult {
   environment: string;
   dryRun: boolean;
   steps: ReturnType<typeof publicSteps>;
+  /** Writes the plan held, and writes the apply carried out (each verified by a second read). */
+  changes: { planned: number; applied: number };
   arm: { reads: number; writes: number };
   notes: string[];
   validation?: ValidationSummary;
@@ -53,12 +56,11 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
   protected async execute(): Promise<SetupResult> {
     const { flags } = await this.parse(Setup);
     const reporter = makeReporter(outputMode(flags));
-    const dryRun = flags["dry-run"];
+    const dryRun = Boolean(flags["dry-run"]);
     if (flags.report) await prepareReportDir(flags.report, flags.force);
     const session = await openSession(flags, { lock: !dryRun });
     const abort = new AbortController();
-    const onInterrupt = () => interrupted(session, this.argv);
-    process.once("SIGINT", onInterrupt);
+    const stopListening = onInterrupt(session, resumeCommand("setup", this.argv), "an APIM creation goes on for its full time");
     try {
       session.notes.forEach((n) => reporter.say(`note: ${n}`));
       const options = { recoverSoftDeleted: flags["recover-soft-deleted"], purgeSoftDeleted: flags["purge-soft-deleted"] };
@@ -66,12 +68,14 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
       reporter.say(`Reading live state of ${session.config.apim.name} (${session.cloud.sandbox ? "sandbox" : session.cloud.name}, environment ${session.environment})...`);
       const plan = await engine.plan();
       planReport(plan).forEach((line) => reporter.say(line));
+      const writes = plan.flatMap((r) => pending(r.changes)).length;
       const result = (status: string, steps: StepReport[], exitCode: number = ExitCode.ok, extra: Partial<SetupResult> = {}): SetupResult => ({
         status,
         exitCode,
         environment: session.environment,
         dryRun,
         steps: publicSteps(steps),
+        changes: { planned: writes, applied: appliedWrites(steps).length },
         arm: { reads: session.arm.counter.reads, writes: session.arm.counter.writes },
         notes: session.notes,
         ...extra,
@@ -87,7 +91,6 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
         if (report) reporter.say(`Evidence (${report.result}): ${report.files.join(", ")}`);
         return result(validation.passed ? status : "validation-failed", steps, validation.passed ? ExitCode.ok : ExitCode.validation, { validation, ...(report ? { report } : {}) });
       };
-      const writes = plan.flatMap((r) => pending(r.changes)).length;
       const refused = refusal(plan);
       // What the identity may do where the plan writes, asked of ARM before any write.
       const missing = writes > 0 ? await missingPermissions(session, plan) : [];
@@ -105,12 +108,14 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
         reporter.say("Everything is in sync: nothing to do.");
         return await validate("in-sync", plan);
       }
+      // Every permission is checked before asking and before any write: Dataverse and Graph first,
+      // then what ARM grants where the plan writes.
+      await engine.preflight(plan);
       if (missing.length > 0) throw permissionRefusal(missing);
       if (!(await this.confirmed(flags, session))) {
         reporter.say("Nothing was written.");
         return result("cancelled", plan);
       }
-      await engine.preflight(plan); // a missing Dataverse or Graph role stops here, before any write
       reporter.beginApply(engine.steps);
       const applied = await engine.apply(plan);
       await reporter.endApply();
@@ -118,13 +123,13 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
       if (failure) {
         reporter.say(`Setup stopped: ${failure.message}`);
         if (failure instanceof UserError && failure.hint) reporter.say(failure.hint);
-        reporter.say(`Fix the cause, then run \`${resumeCommand(this.argv)}\` to continue.`);
+        reporter.say(`Fix the cause, then run \`${resumeCommand("setup", this.argv)}\` to continue.`);
         return result("failed", applied, failure instanceof UserError ? failure.exitCode : ExitCode.unexpected);
       }
-      reporter.say(`Setup complete: ${writes} change${writes === 1 ? "" : "s"} applied and verified by a second read.`);
+      reporter.say(`Setup complete: ${appliedSummary(writes, appliedWrites(applied).length)}.`);
       return await validate("applied", applied);
     } finally {
-      process.off("SIGINT", onInterrupt);
+      stopListening();
       await session.close();
     }
   }
@@ -140,17 +145,4 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
     if (session.sandbox) return true;
     throw new UserError("confirmation needed but there is no terminal to ask in", ExitCode.usage, "Pass --yes (or --ci in a pipeline) to apply without asking.");
   }
-}
-
-function resumeCommand(argv: string[]): string {
-  const kept = argv.filter((a) => a !== "--dry-run");
-  return ["aeg setup", ...kept].join(" ");
-}
-
-/** Ctrl+C: say at once what it means, release the lock, and leave Azure to finish. */
-function interrupted(session: Session, argv: string[]): void {
-  process.stderr.write(
-    `\nInterrupted. Azure keeps working on any operation already started (an APIM creation goes on for its full time).\nRun \`${resumeCommand(argv)}\` to resume: it re-attaches to what is in flight.\n`,
-  );
-  void session.close().finally(() => process.exit(130));
 }

@@ -8,7 +8,7 @@ import { environmentFlags } from "../app/flags.js";
 import { openSession } from "../app/session.js";
 import { DataverseClient } from "../azure/dataverse.js";
 import { CORRELATION_KEY, DECISION_LOG_LOGICAL_NAME } from "../dataverse/decision-log-table.js";
-import { RunLock } from "../engine/journal.js";
+import { RunLock } from "../engine/run-lock.js";
 import { ExitCode, UserError } from "../errors.js";
 import { CHECKPOINT_ROLE, SharedCheckpointStore } from "../sink/blob-checkpoint-store.js";
 import { FileCheckpointStore } from "../sink/checkpoint-store.js";

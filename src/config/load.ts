@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
@@ -43,30 +43,64 @@ export function configPath(cwd: string, opts: { config?: string; env?: string })
   return path.join(cwd, opts.env && opts.env !== "default" ? `aeg.${opts.env}.yaml` : "aeg.yaml");
 }
 
+/** More than any configuration needs: a bigger file is a wrong file (a log, a binary). */
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
 export async function readConfigFile(file: string): Promise<Record<string, unknown>> {
+  const name = path.basename(file);
   let text: string;
   try {
+    const info = await stat(file);
+    if (info.isDirectory()) throw new ConfigError([`${file}: is a directory, not a configuration file`]);
+    if (info.size > MAX_CONFIG_BYTES) throw new ConfigError([`${file}: ${info.size} bytes, more than a configuration file can be (1 MiB)`]);
     text = await readFile(file, "utf8");
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     if ((err as NodeJS.ErrnoException).code === "ENOENT") {
       throw new ConfigError([`${file}: not found`], "Create it (see README, Configuration), pass --config FILE, or try --sandbox.");
     }
-    throw new ConfigError([`${file}: cannot be read (${(err as Error).message})`]);
+    throw new ConfigError([`${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`]);
   }
+  if (text.includes("\u0000")) throw new ConfigError([`${name}: is not a text file`]);
   const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       doc.errors.map((e) => {
         const at = e.linePos?.[0];
-        const message = (e.message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "");
-        return `${path.basename(file)}${at ? `:${at.line}:${at.col}` : ""}: ${message}`;
+        const message = e.code === "MULTIPLE_DOCS" ? "holds more than one YAML document (a second '---'): aeg reads one" : (e.message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "");
+        return `${name}${at ? `:${at.line}:${at.col}` : ""}: ${message}`;
       }),
     );
   }
-  const data = doc.toJS() as unknown;
+  let data: unknown;
+  try {
+    // yaml refuses to expand more aliases than this (a "billion laughs" file would take all memory).
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    throw new ConfigError([`${name}: ${(err as Error).message.split("\n")[0]}`], "Write the settings out instead of repeating them through YAML aliases.");
+  }
   if (data === null || data === undefined) return {};
-  if (typeof data !== "object" || Array.isArray(data)) throw new ConfigError([`${path.basename(file)}: must be a mapping of settings`]);
+  if (typeof data !== "object" || Array.isArray(data)) throw new ConfigError([`${name}: must be a mapping of settings`]);
   return data as Record<string, unknown>;
+}
+
+// An environment name becomes part of file names (aeg.<env>.yaml, .aeg/state/<env>.json,
+// .aeg/sink/<env>/): no separators, no dot segments, nothing a shell or a file system mangles.
+const ENVIRONMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+
+/** Throws a usage error unless `name` can name an environment. */
+export function checkEnvironmentName(name: string | undefined): void {
+  if (name === undefined || ENVIRONMENT_NAME.test(name)) return;
+  throw new ConfigError([`--env: ${JSON.stringify(name)} cannot name an environment: letters, digits, '-' and '_' only, starting with a letter or digit, at most 63 characters`]);
+}
+
+/** How often to poll long-running operations: AEG_POLL_INTERVAL_MS when set, else the default. */
+export function pollInterval(env: NodeJS.ProcessEnv, fallbackMs: number): number {
+  const raw = env.AEG_POLL_INTERVAL_MS;
+  if (raw === undefined || raw === "") return fallbackMs;
+  const ms = Number(raw);
+  if (!Number.isInteger(ms) || ms < 1 || ms > 600_000) throw new ConfigError([`AEG_POLL_INTERVAL_MS: ${JSON.stringify(raw)} is not a whole number of milliseconds between 1 and 600000`]);
+  return ms;
 }
 
 /** Applies overrides to raw data, then validates. Pure: the caller does the I/O. */
@@ -77,7 +111,8 @@ export function resolveConfig(raw: Record<string, unknown>, overrides: Override[
     setPath(data, o.path, o.value);
     origins.set(formatPath(o.path), o.source);
   }
-  const parsed = ConfigSchema.safeParse(data);
+  // reportInput: tell a missing value ("required") from one of the wrong type ("must be text").
+  const parsed = ConfigSchema.safeParse(data, { reportInput: true });
   if (!parsed.success) throw new ConfigError(formatIssues(parsed.error.issues, origins));
   return parsed.data;
 }

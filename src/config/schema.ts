@@ -1,44 +1,33 @@
 import { z } from "zod";
 import { agentSlug } from "../policy/agent-slug.js";
+import * as rule from "./rules.js";
+const { guid, text } = rule;
 
 /**
  * The aeg.yaml schema. Every field a step needs is here, so a bad file fails before any request,
- * with one line per problem naming the field path.
+ * with one line per problem naming the field path. The rules and their sources are in rules.ts.
  */
-const guid = () => z.guid({ error: "not a GUID" });
-const nonEmpty = () => z.string({ error: "required text" }).trim().min(1, { error: "must not be empty" });
-
-// APIM's own rules (enforced by ARM and the SDK): see reference/azure-arm-apim-eventhub.md §2.
-const apimServiceName = nonEmpty()
-  .max(50, { error: "at most 50 characters" })
-  .regex(/^[a-zA-Z](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$/, {
-    error: "letters, digits and hyphens, starting with a letter and not ending with a hyphen",
-  });
-const apimChildId = nonEmpty()
-  .max(80, { error: "at most 80 characters" })
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, { error: "letters, digits, '-' and '_' only" });
-
 /**
  * The clouds aeg knows, the one list: Azure's three (profiles in src/azure/cloud.ts), `custom` (an
  * Azure Stack Hub, a private cloud) and `sandbox` (aeg's embedded local tenant).
  */
 export const CLOUD_NAMES = ["AzureCloud", "AzureUSGovernment", "AzureChinaCloud", "custom", "sandbox"] as const;
 export type CloudName = (typeof CLOUD_NAMES)[number];
-const cloudName = z.enum(CLOUD_NAMES);
+const cloudName = z.enum(CLOUD_NAMES, { error: CLOUD_NAMES.join(", ").replace(/, (?=[^,]*$)/, " or ") });
 
 const cloud = z
   .object({
     name: cloudName.default("AzureCloud"),
     // Only for name: custom (an Azure Stack Hub, a private cloud) or sandbox (`aeg sandbox start`).
-    resourceManager: z.url({ error: "not a URL" }).optional(),
-    authority: z.url({ error: "not a URL" }).optional(),
-    graph: z.url({ error: "not a URL" }).optional(),
+    resourceManager: rule.serviceRoot().optional(),
+    authority: rule.httpsUrl().optional(),
+    graph: rule.serviceRoot().optional(),
     /** Audience of ARM tokens, e.g. https://management.azure.com/ */
-    resourceManagerAudience: z.url({ error: "not a URL" }).optional(),
+    resourceManagerAudience: rule.httpsUrl().optional(),
     /** A PEM file of extra CA certificates to trust (the sandbox's, or a TLS-inspecting proxy's). */
-    caFile: nonEmpty().optional(),
+    caFile: rule.filePath().optional(),
     /** Where Event Hubs clients connect, when not to the namespace's own host (the sandbox, a private endpoint). */
-    eventHubsEndpoint: z.string().regex(/^(sb|amqps|https):\/\//, { error: "an sb://, amqps:// or https:// URL" }).optional(),
+    eventHubsEndpoint: rule.url({ schemes: ["sb", "amqps", "https"], originOnly: true }).optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -53,35 +42,39 @@ const auth = z
     /** App (client) id of a service principal or user-assigned identity; default: DefaultAzureCredential picks. */
     clientId: guid().optional(),
     /** A file holding the client secret. Never the secret itself: aeg.yaml is meant to be committed. */
-    clientSecretFile: nonEmpty().optional(),
+    clientSecretFile: rule.filePath().optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((a, ctx) => {
+    // A secret is for one application: without its id, Entra cannot tell whose it is.
+    if (a.clientSecretFile && !a.clientId) ctx.addIssue({ code: "custom", path: ["clientId"], message: "required when auth.clientSecretFile is set (the application the secret belongs to)" });
+  });
 
 const agent = z
   .object({
-    id: nonEmpty().max(200, { error: "at most 200 characters" }),
+    id: rule.agentId(),
     audienceGroupId: guid(),
-    /** The API operation bound to this agent; default: the agent's slug. */
-    operationId: apimChildId.optional(),
+    /** The API operation bound to this agent; default: the agent's slug. ARM: OperationIdParameter, 1-80. */
+    operationId: rule.apimEntityId(80).optional(),
     /** Copilot Studio schema name (bot.schemaname), for the agent precondition check. */
-    schemaName: nonEmpty().optional(),
+    schemaName: rule.botSchemaName().optional(),
     /** Environment holding the agent's bot row; default: dataverse.url. */
-    environmentUrl: z.url({ error: "not a URL" }).optional(),
+    environmentUrl: rule.serviceRoot().optional(),
   })
   .strict();
 
 const gateway = z
   .object({
     /** Accepted token audiences: the App ID URI and/or the client id GUID of the gateway app. */
-    audiences: z.array(nonEmpty(), { error: "a list of audiences" }).min(1, { error: "at least one audience" }).max(2, { error: "at most two audiences (App ID URI and client id)" }),
-    policyVersion: nonEmpty().max(50, { error: "at most 50 characters" }),
+    audiences: z.array(rule.audience(), { error: "a list of audiences" }).min(1, { error: "at least one audience" }).max(2, { error: "at most two audiences (App ID URI and client id)" }),
+    policyVersion: rule.policyVersion(),
     channel: z.enum(["custom-web", "direct-line"], { error: "custom-web or direct-line" }),
-    apiId: apimChildId.default("aeg-gateway"),
-    apiDisplayName: nonEmpty().default("Agent Eligibility Gateway"),
-    apiPath: nonEmpty()
-      .max(400, { error: "at most 400 characters" })
-      .regex(/^[A-Za-z0-9][A-Za-z0-9/_.-]*$/, { error: "a relative URL path without a leading '/'" }),
-    backendUrl: z.url({ error: "not a URL" }),
+    // ARM: ApiIdParameter, 1-80.
+    apiId: rule.apimEntityId(80).default("aeg-gateway"),
+    // ARM: ApiContractProperties.displayName, 1-300.
+    apiDisplayName: text(300).default("Agent Eligibility Gateway"),
+    apiPath: rule.apiPath(),
+    backendUrl: rule.backendUrl(),
     /** What an unknown pathway means: the seed's default (allow, flagged) or deny. */
     unknownPathway: z.enum(["allow-anomaly", "deny"], { error: "allow-anomaly or deny" }).default("allow-anomaly"),
     /** How long the policy waits for a governance-store or Graph read before failing closed (503). */
@@ -89,45 +82,66 @@ const gateway = z
   })
   .strict();
 
+const APIM_SKUS = ["Developer", "Basic", "Standard", "Premium", "Consumption", "BasicV2", "StandardV2", "PremiumV2"] as const;
+// Units per SKU: Consumption has none (it scales itself), Developer cannot scale; the others' limits
+// are API Management's published scale limits (pricing page; "v2 tiers overview": up to 10 units).
+const APIM_MAX_UNITS: Record<(typeof APIM_SKUS)[number], number> = { Consumption: 0, Developer: 1, Basic: 2, Standard: 4, Premium: 12, BasicV2: 10, StandardV2: 10, PremiumV2: 12 };
+
 const apim = z
   .object({
-    name: apimServiceName,
-    sku: z
-      .enum(["Developer", "Basic", "Standard", "Premium", "Consumption", "BasicV2", "StandardV2", "PremiumV2"], {
-        error: "one of Developer, Basic, Standard, Premium, Consumption, BasicV2, StandardV2, PremiumV2",
-      })
-      .default("Developer"),
-    capacity: z.int({ error: "a whole number" }).min(0).max(12).optional(),
-    publisherName: nonEmpty().max(100, { error: "at most 100 characters" }),
-    publisherEmail: z.email({ error: "not an email address" }),
+    name: rule.apimServiceName(),
+    sku: z.enum(APIM_SKUS, { error: `one of ${APIM_SKUS.join(", ")}` }).default("Developer"),
+    capacity: z.int({ error: "a whole number" }).min(0, { error: "at least 0" }).max(12, { error: "at most 12" }).optional(),
+    // ARM: ApiManagementServiceProperties.publisherName and publisherEmail, at most 100 each.
+    publisherName: text(100),
+    publisherEmail: z.email({ error: (iss) => (iss.input === undefined ? "required" : "not an email address") }).max(100, { error: "at most 100 characters" }),
   })
-  .strict();
+  .strict()
+  .superRefine((a, ctx) => {
+    if (a.capacity === undefined) return;
+    const max = APIM_MAX_UNITS[a.sku];
+    if (a.sku === "Consumption" && a.capacity !== 0) ctx.addIssue({ code: "custom", path: ["capacity"], message: "must be 0 for the Consumption tier (it scales itself)" });
+    else if (a.sku !== "Consumption" && a.capacity < 1) ctx.addIssue({ code: "custom", path: ["capacity"], message: `at least 1 unit for the ${a.sku} tier` });
+    else if (a.capacity > max) ctx.addIssue({ code: "custom", path: ["capacity"], message: `at most ${max} unit${max === 1 ? "" : "s"} for the ${a.sku} tier` });
+  });
 
 const secretSource = z
   .object({
     /** Read the secret from this file. */
-    fromFile: nonEmpty().optional(),
+    fromFile: rule.filePath().optional(),
     /** Read the secret from this environment variable. */
-    fromEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "an environment variable name" }).optional(),
+    fromEnv: rule.envVarName().optional(),
   })
   .strict()
   .refine((s) => Boolean(s.fromFile) !== Boolean(s.fromEnv), { error: "set exactly one of fromFile or fromEnv" });
 
+const EH_SKUS = ["Basic", "Standard", "Premium"] as const;
+// Per event hub, from "Azure Event Hubs quotas and limits": partitions 32 (Basic, Standard) or
+// 100 (Premium); retention 1 day (Basic), 7 (Standard) or 90 (Premium).
+const EH_LIMITS: Record<(typeof EH_SKUS)[number], { partitions: number; retentionDays: number }> = {
+  Basic: { partitions: 32, retentionDays: 1 },
+  Standard: { partitions: 32, retentionDays: 7 },
+  Premium: { partitions: 100, retentionDays: 90 },
+};
+
 const telemetry = z
   .object({
-    namespace: nonEmpty()
-      .min(6, { error: "at least 6 characters" })
-      .max(50, { error: "at most 50 characters" })
-      .regex(/^[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]$/, { error: "letters, digits and hyphens, starting with a letter" }),
-    eventHub: nonEmpty().max(256),
-    sku: z.enum(["Basic", "Standard", "Premium"], { error: "Basic, Standard or Premium" }).default("Standard"),
-    partitionCount: z.int({ error: "a whole number" }).min(1).max(32).default(4),
-    messageRetentionInDays: z.int({ error: "a whole number" }).min(1).max(7).default(1),
-    loggerId: apimChildId.default("aeg-decision-logger"),
+    namespace: rule.eventHubsNamespace(),
+    eventHub: rule.eventHubName(),
+    sku: z.enum(EH_SKUS, { error: "Basic, Standard or Premium" }).default("Standard"),
+    partitionCount: z.int({ error: "a whole number" }).min(1, { error: "at least 1" }).max(100, { error: "at most 100" }).default(4),
+    messageRetentionInDays: z.int({ error: "a whole number" }).min(1, { error: "at least 1" }).max(90, { error: "at most 90" }).default(1),
+    // ARM: LoggerIdParameter, up to 256.
+    loggerId: rule.apimEntityId(256).default("aeg-decision-logger"),
     /** Only when managed identity cannot be used: the Event Hub connection string, from a file or variable. */
     connectionString: secretSource.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((t, ctx) => {
+    const limits = EH_LIMITS[t.sku];
+    if (t.partitionCount > limits.partitions) ctx.addIssue({ code: "custom", path: ["partitionCount"], message: `at most ${limits.partitions} for the ${t.sku} tier` });
+    if (t.messageRetentionInDays > limits.retentionDays) ctx.addIssue({ code: "custom", path: ["messageRetentionInDays"], message: `at most ${limits.retentionDays} day${limits.retentionDays === 1 ? "" : "s"} for the ${t.sku} tier` });
+  });
 
 const DENY_REASONS = ["None", "JwtValidationFailed", "MissingRequiredClaim", "OutOfPolicyAudience", "NotInEligibleCohort", "AgentNonCompliant", "GovernanceStoreUnavailable"] as const;
 
@@ -135,19 +149,20 @@ const DENY_REASONS = ["None", "JwtValidationFailed", "MissingRequiredClaim", "Ou
 const callerToken = z.discriminatedUnion(
   "from",
   [
-    z.object({ from: z.literal("env"), variable: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "an environment variable name" }) }).strict(),
-    z.object({ from: z.literal("file"), path: nonEmpty() }).strict(),
-    z.object({ from: z.literal("command"), command: nonEmpty() }).strict(),
-    z.object({ from: z.literal("interactive"), loginHint: nonEmpty(), clientId: guid().optional() }).strict(),
+    z.object({ from: z.literal("env"), variable: rule.envVarName() }).strict(),
+    z.object({ from: z.literal("file"), path: rule.filePath() }).strict(),
+    z.object({ from: z.literal("command"), command: text(4096) }).strict(),
+    // A login hint is the account's UPN or email address.
+    z.object({ from: z.literal("interactive"), loginHint: text(256), clientId: guid().optional() }).strict(),
   ],
   { error: "from: env, file, command or interactive" },
 );
 
 const scenario = z
   .object({
-    name: nonEmpty().max(100),
-    /** The agent (its operation) to call. */
-    agent: nonEmpty(),
+    name: text(100),
+    /** The agent (its operation) to call: one of agents[].id. */
+    agent: rule.agentId(),
     /** A caller's token, or a token-failure case that needs no caller. */
     caller: callerToken.optional(),
     token: z.enum(["none", "malformed", "forged", "other-tenant"], { error: "none, malformed, forged or other-tenant" }).optional(),
@@ -155,7 +170,7 @@ const scenario = z
       .object({
         status: z.union([z.literal(200), z.literal(401), z.literal(403), z.literal(503)], { error: "200, 401, 403 or 503" }),
         denyReason: z.enum(DENY_REASONS, { error: `one of ${DENY_REASONS.join(", ")}` }).default("None"),
-        anomaly: z.boolean().default(false),
+        anomaly: z.boolean({ error: "true or false" }).default(false),
       })
       .strict(),
   })
@@ -165,22 +180,22 @@ const scenario = z
 const validation = z
   .object({
     /** How long to wait for each decision record to arrive. */
-    deadlineSeconds: z.int().min(1).max(600).default(60),
-    consumerGroup: nonEmpty().default("$Default"),
+    deadlineSeconds: z.int({ error: "a whole number" }).min(1, { error: "at least 1" }).max(600, { error: "at most 600" }).default(60),
+    consumerGroup: rule.consumerGroup().default("$Default"),
     /** Also require each record in fsi_aegdecisionlog (written by `aeg sink`); default: when the decision log is enabled. */
-    checkDecisionLog: z.boolean().optional(),
+    checkDecisionLog: z.boolean({ error: "true or false" }).optional(),
     /** Empty: on a sandbox tenant, its personas; elsewhere there is nothing to validate. */
-    scenarios: z.array(scenario).default([]),
+    scenarios: z.array(scenario, { error: "a list of scenarios" }).default([]),
   })
   .strict();
 
 const dataverse = z
   .object({
     /** Environment URL of the governance store, e.g. https://org.crm.dynamics.com */
-    url: z.url({ error: "not a URL" }),
-    /** The least-privilege security role step 5 creates in the root business unit. */
-    roleName: nonEmpty().max(100, { error: "at most 100 characters" }).default("AEG Gateway Reader"),
-    decisionLog: z.object({ enabled: z.boolean().default(false) }).strict().default({ enabled: false }),
+    url: rule.serviceRoot(),
+    /** The least-privilege security role step 5 creates in the root business unit (Dataverse role name: at most 100). */
+    roleName: text(100).default("AEG Gateway Reader"),
+    decisionLog: z.object({ enabled: z.boolean({ error: "true or false" }).default(false) }).strict().default({ enabled: false }),
   })
   .strict();
 
@@ -188,10 +203,8 @@ export const ConfigSchema = z
   .object({
     subscriptionId: guid(),
     tenantId: guid(),
-    resourceGroup: nonEmpty()
-      .max(90, { error: "at most 90 characters" })
-      .regex(/^[-\w._()]*[-\w_()]$/, { error: "letters, digits, '-', '_', '.', '(' and ')', not ending with '.'" }),
-    location: nonEmpty(),
+    resourceGroup: rule.resourceGroupName(),
+    location: rule.location(),
     cloud: cloud.default({ name: "AzureCloud" }),
     auth: auth.default({}),
     apim,
@@ -199,10 +212,10 @@ export const ConfigSchema = z
     agents: z.array(agent, { error: "a list of agents" }).min(1, { error: "at least one agent" }),
     telemetry,
     dataverse,
-    graphFallback: z.object({ enabled: z.boolean().default(false) }).strict().default({ enabled: false }),
+    graphFallback: z.object({ enabled: z.boolean({ error: "true or false" }).default(false) }).strict().default({ enabled: false }),
     validation: validation.optional(),
     /** A modified copy of aeg's templates/ to upload instead (relative to this file). */
-    templatesDir: nonEmpty().optional(),
+    templatesDir: rule.filePath().optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -224,6 +237,11 @@ export const ConfigSchema = z
       const priorOp = operations.get(op);
       if (priorOp !== undefined && prior === undefined) ctx.addIssue({ code: "custom", path: ["agents", i, "operationId"], message: `same operation as agents[${priorOp}]` });
       operations.set(op, i);
+    });
+    // A scenario calls an agent's operation: one that is not configured has none.
+    const ids = new Set(c.agents.map((a) => a.id));
+    c.validation?.scenarios.forEach((s, i) => {
+      if (!ids.has(s.agent)) ctx.addIssue({ code: "custom", path: ["validation", "scenarios", i, "agent"], message: `'${s.agent}' is not one of agents[].id` });
     });
   });
 

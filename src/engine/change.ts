@@ -6,7 +6,19 @@
 import { createHash } from "node:crypto";
 import type { ExitCode } from "../errors.js";
 
-export type StepId = "resource-group" | "apim" | "named-values" | "telemetry" | "fragments" | "api" | "retired-agents" | "decision-log" | "dataverse-access" | "graph-grant";
+export type SetupStepId = "resource-group" | "apim" | "named-values" | "telemetry" | "fragments" | "api" | "retired-agents" | "decision-log" | "dataverse-access" | "graph-grant";
+/** Teardown's steps have ids of their own: they share the environment's journal with setup's. */
+export type TeardownStepId =
+  | "remove-graph-grant"
+  | "remove-dataverse-access"
+  | "remove-data-sender"
+  | "remove-api"
+  | "remove-fragments"
+  | "remove-named-values"
+  | "remove-logger"
+  | "remove-apim"
+  | "remove-telemetry";
+export type StepId = SetupStepId | TeardownStepId;
 
 export type ChangeAction =
   | "create"
@@ -45,8 +57,15 @@ export interface Change<Op = unknown> {
   hint?: string;
   /** Blocked only: the exit code of a run that refuses this change. */
   exitCode?: ExitCode;
-  /** Writes to the APIM instance go through one queue: APIM answers overlapping writes with 409. */
+  /** A write to the APIM instance: it counts against the bound on concurrent APIM writes. */
   apimWrite?: boolean;
+  /**
+   * Resources of the same step that must be written before this one (an API before its
+   * operations, an operation before its policy). Absent: after every earlier write of the step.
+   */
+  after?: string[];
+  /** Writes with the same key never run at once: APIM's lock on an API and everything under it. */
+  lock?: string;
   op?: Op;
   /**
    * What aeg saw of the resource while planning (`seen()`): a saved plan is stale when a fresh
@@ -80,6 +99,11 @@ export function pending(changes: Change[]): Change[] {
   return changes.filter((c) => c.action === "create" || c.action === "update" || c.action === "delete");
 }
 
+/** The writes an apply carried out: those of the steps it reports as created, updated or deleted. */
+export function appliedWrites(reports: StepReport[]): Change[] {
+  return reports.filter((r) => r.status === "created" || r.status === "updated" || r.status === "deleted").flatMap((r) => pending(r.changes));
+}
+
 export function blockedChanges(reports: StepReport[]): Change[] {
   return reports.flatMap((r) => r.changes.filter((c) => c.action === "blocked"));
 }
@@ -98,6 +122,12 @@ export function skipped(resource: string, why: string): Change<never> {
 /** A change aeg refuses to make, known while planning: `why` names the field at fault. */
 export function blocked(resource: string, why: string, exitCode: ExitCode, hint: string, fields: FieldChange[] = []): Change<never> {
   return { action: "blocked", resource, fields, note: why, hint, exitCode };
+}
+
+/** Adds a write's order (`after`, `lock`: see scheduler.ts); a change that writes nothing stays as it is. */
+export function ordered<C extends Change>(change: C, order: { after: string[]; lock?: string }): C {
+  if (change.action !== "create" && change.action !== "update" && change.action !== "delete") return change;
+  return { ...change, after: order.after, ...(order.lock !== undefined ? { lock: order.lock } : {}) };
 }
 
 /**

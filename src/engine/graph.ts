@@ -13,13 +13,3 @@ export function levels<T extends { id: string; needs: string[] }>(steps: T[]): T
   }
   return result;
 }
-
-/** A one-at-a-time queue: APIM answers concurrent writes to one instance with 409. */
-export class SerialQueue {
-  private tail: Promise<unknown> = Promise.resolve();
-  run<T>(work: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(work, work);
-    this.tail = result.catch(() => undefined);
-    return result;
-  }
-}

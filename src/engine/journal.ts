@@ -1,9 +1,9 @@
-import { mkdir, open, readFile, rm } from "node:fs/promises";
-import { hostname } from "node:os";
+import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import writeFileAtomic from "write-file-atomic";
 import { UserError, ExitCode } from "../errors.js";
 import type { StepOutputs } from "./change.js";
+import { RunLock } from "./run-lock.js";
 
 /**
  * The resume journal, `.aeg/state/<environment>.json`: per step its status, the hash of its inputs,
@@ -95,57 +95,5 @@ export class Journal {
 
   async close(): Promise<void> {
     await this.lock?.release();
-  }
-}
-
-/**
- * One writer per environment. The lock file names the holder's pid; a lock left by a process that
- * no longer exists (a run killed with -9) is taken over at once instead of waiting for a timeout.
- */
-export class RunLock {
-  private constructor(private readonly file: string) {}
-
-  static async acquire(file: string): Promise<RunLock> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        const handle = await open(file, "wx", 0o600);
-        await handle.writeFile(JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }));
-        await handle.close();
-        return new RunLock(file);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-        const holder = await readHolder(file);
-        if (holder && holder.host === hostname() && isAlive(holder.pid)) {
-          throw new UserError(
-            `another aeg run (pid ${holder.pid}) is using ${path.basename(file, ".lock")}`,
-            ExitCode.usage,
-            "Wait for it to finish, or stop it; a run killed without cleanup releases its lock automatically.",
-          );
-        }
-        await rm(file, { force: true });
-      }
-    }
-    throw new UserError(`cannot take the lock ${file}`, ExitCode.unexpected);
-  }
-
-  async release(): Promise<void> {
-    await rm(this.file, { force: true });
-  }
-}
-
-async function readHolder(file: string): Promise<{ pid: number; host: string } | undefined> {
-  try {
-    return JSON.parse(await readFile(file, "utf8")) as { pid: number; host: string };
-  } catch {
-    return undefined;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }

@@ -2,8 +2,9 @@ import { createHash } from "node:crypto";
 import { explainAzureError } from "../azure/errors.js";
 import { UserError } from "../errors.js";
 import { blockedChanges, pending, type Change, type StepId, type StepOutputs, type StepReport } from "./change.js";
-import { levels, SerialQueue } from "./graph.js";
+import { levels } from "./graph.js";
 import { appliedStatus, planStatus } from "./plan.js";
+import { DEFAULT_MAX_PARALLEL_WRITES, WriteScheduler } from "./scheduler.js";
 import type { RunContext, Step, Write } from "./step.js";
 
 export interface EngineEvents {
@@ -12,16 +13,18 @@ export interface EngineEvents {
   finished(step: Step, report: StepReport): void;
 }
 
-export type BaseContext = Omit<RunContext, "outputs" | "progress">;
+/** What every step's context starts from, and how many APIM writes may run at once (scheduler.ts). */
+export type BaseContext = Omit<RunContext, "outputs" | "progress"> & { maxParallelWrites?: number };
 
 /**
- * Runs steps in dependency order, independent steps concurrently, writes to the APIM instance one
- * at a time. `plan` only reads and returns plain data; `apply` takes such a plan (this run's, or
- * one read back from JSON), writes, then reads again and fails the step if a second plan still
- * finds a difference (Azure accepted the write but did not keep it).
+ * Runs steps in dependency order, independent steps concurrently, and each step's writes
+ * concurrently as far as their `after`/`lock` data and the APIM bound allow (scheduler.ts).
+ * `plan` only reads and returns plain data; `apply` takes such a plan (this run's, or one read
+ * back from JSON), writes, then reads again and fails the step if a second plan still finds a
+ * difference (Azure accepted the write but did not keep it).
  */
 export class Engine {
-  private readonly apimWrites = new SerialQueue();
+  private readonly writes: WriteScheduler;
   private readonly failures = new Map<StepId, Error>();
 
   constructor(
@@ -30,7 +33,9 @@ export class Engine {
     private readonly events: EngineEvents,
     /** The role each step needs, named in permission errors. */
     private readonly roles: Readonly<Record<StepId, string>>,
-  ) {}
+  ) {
+    this.writes = new WriteScheduler(base.maxParallelWrites ?? DEFAULT_MAX_PARALLEL_WRITES);
+  }
 
   /** Observe and plan every step. Throws a user error when a read is refused. */
   async plan(): Promise<StepReport[]> {
@@ -96,10 +101,7 @@ export class Engine {
             }
             await this.base.journal.record(step.id, { status: "applying", inputsHash, error: undefined });
             const ctx = this.context(step, outputs);
-            for (const change of writes) {
-              const write = asWrite(step, change);
-              await (change.apimWrite ? this.apimWrites.run(() => step.apply(ctx, write)) : step.apply(ctx, write));
-            }
+            await this.writes.run(writes, (change) => step.apply(ctx, asWrite(step, change)));
             const verified = await this.observeAndPlan(step, outputs);
             const left = pending(verified.changes);
             if (left.length > 0) {

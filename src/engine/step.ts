@@ -13,6 +13,7 @@ import type { Journal } from "./journal.js";
 
 export interface RunOptions {
   recoverSoftDeleted: boolean;
+  /** Purge a soft-deleted APIM service of the configured name: before creating it (setup), after deleting it (teardown --purge). */
   purgeSoftDeleted: boolean;
 }
 
@@ -50,7 +51,7 @@ export interface RunContext extends PlanInput {
 }
 
 /**
- * One setup step. `desired` and `plan` are pure; `observe` only reads (and must answer "nothing
+ * One setup or teardown step. `desired` and `plan` are pure; `observe` only reads (and must answer "nothing
  * there" on a fresh tenant); `apply` turns one planned change, plain data, into its request.
  */
 export interface StepDefinition<Desired, Observed, Op> {

@@ -37,20 +37,18 @@ export function packageRoot(from: string = path.dirname(fileURLToPath(import.met
   }
 }
 
+/** The files a templates directory must hold, relative to it. */
+export const TEMPLATE_FILES = ["fragments/aeg-validate-jwt.xml", "fragments/aeg-eligibility-check.xml", "api-policy.xml", "operation-policy.xml"] as const;
+
 export async function loadTemplates(dir: string = path.join(packageRoot(), "templates")): Promise<TemplateSet> {
   const read = async (rel: string): Promise<string> => {
     try {
       return await readFile(path.join(dir, rel), "utf8");
     } catch {
-      throw new ConfigError([`templatesDir: cannot read ${path.join(dir, rel)}`], "A templates directory needs fragments/aeg-validate-jwt.xml, fragments/aeg-eligibility-check.xml, api-policy.xml and operation-policy.xml.");
+      throw new ConfigError([`templatesDir: cannot read ${path.join(dir, rel)}`], `A templates directory needs ${TEMPLATE_FILES.join(", ")}.`);
     }
   };
-  const [validateJwt, eligibility, apiPolicy, operationPolicy] = await Promise.all([
-    read("fragments/aeg-validate-jwt.xml"),
-    read("fragments/aeg-eligibility-check.xml"),
-    read("api-policy.xml"),
-    read("operation-policy.xml"),
-  ]);
+  const [validateJwt, eligibility, apiPolicy, operationPolicy] = await Promise.all([read(TEMPLATE_FILES[0]), read(TEMPLATE_FILES[1]), read(TEMPLATE_FILES[2]), read(TEMPLATE_FILES[3])]);
   return {
     dir,
     fragments: { "aeg-validate-jwt": validateJwt, "aeg-eligibility-check": eligibility },

@@ -1,5 +1,5 @@
 /**
- * The ARM actions each setup step's writes need, and where. One table: `requiredArmActions` reads
+ * The ARM actions each setup and teardown step's writes need, and where. One table: `requiredArmActions` reads
  * a plan through it, and the README's "Permissions checked before any write" table is checked
  * against it (test/preflight/arm-actions.test.ts). Action names are Microsoft's (the resource
  * provider operations reference); they follow the resource type path of the request.
@@ -61,6 +61,24 @@ export const ARM_WRITES = {
     "operation-policy": [write(`${APIM}/apis/operations/policies/write`, "APIM instance")],
   },
   "retired-agents": { delete: [write(`${APIM}/namedValues/delete`, "APIM instance")] },
+  // Teardown: each removal, at the scope it deletes from.
+  "remove-data-sender": { delete: [write("Microsoft.Authorization/roleAssignments/delete", "event hub")] },
+  "remove-api": { delete: [write(`${APIM}/apis/delete`, "APIM instance")] },
+  "remove-fragments": { delete: [write(`${APIM}/policyFragments/delete`, "APIM instance")] },
+  "remove-named-values": { delete: [write(`${APIM}/namedValues/delete`, "APIM instance")] },
+  "remove-logger": { delete: [write(`${APIM}/loggers/delete`, "APIM instance")] },
+  "remove-apim": {
+    delete: [write(`${APIM}/delete`, "APIM instance")],
+    "delete-and-purge": [write(`${APIM}/delete`, "APIM instance"), write("Microsoft.ApiManagement/locations/deletedservices/delete", "subscription")],
+    purge: [write("Microsoft.ApiManagement/locations/deletedservices/delete", "subscription")],
+    /** Waits for a deletion already running in Azure: reads only, then the purge if asked. */
+    "wait-deleted": [],
+    "wait-deleted-and-purge": [write("Microsoft.ApiManagement/locations/deletedservices/delete", "subscription")],
+  },
+  "remove-telemetry": {
+    hub: [write("Microsoft.EventHub/namespaces/eventhubs/delete", "Event Hubs namespace")],
+    namespace: [write("Microsoft.EventHub/namespaces/delete", "Event Hubs namespace")],
+  },
 } satisfies Partial<Record<StepId, Record<string, ArmWrite[]>>>;
 
 type ArmStepId = keyof typeof ARM_WRITES;

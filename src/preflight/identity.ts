@@ -5,7 +5,26 @@ import type { RunContext } from "../engine/step.js";
 import { PermissionError } from "../errors.js";
 
 /** Dataverse: the caller must be a System Administrator of the environment to create users and roles. */
-export async function dataversePreflight(ctx: RunContext): Promise<void> {
+export function dataversePreflight(ctx: RunContext): Promise<void> {
+  return requireDataverseAdmin(ctx, "dataverse-access", "Step 5 creates an application user and a security role");
+}
+
+/** Teardown's Dataverse writes need the same role as setup's. */
+export function dataverseTeardownPreflight(ctx: RunContext): Promise<void> {
+  return requireDataverseAdmin(ctx, "remove-dataverse-access", "Teardown removes the gateway's role assignment and role and disables its application user");
+}
+
+/** Graph: granting a Microsoft Graph application permission needs Privileged Role Administrator (or Global Administrator). */
+export function graphPreflight(ctx: RunContext): Promise<void> {
+  return requireGraphConsent(ctx, "graph-grant", "Step 8 needs");
+}
+
+/** Revoking the grant needs the same role as making it. */
+export function graphTeardownPreflight(ctx: RunContext): Promise<void> {
+  return requireGraphConsent(ctx, "remove-graph-grant", "Revoking the fallback's Graph permissions needs");
+}
+
+async function requireDataverseAdmin(ctx: RunContext, step: string, what: string): Promise<void> {
   const dv = ctx.clients.dataverse;
   const url = dv.environmentUrl;
   const me = await dv.whoAmI();
@@ -13,17 +32,17 @@ export async function dataversePreflight(ctx: RunContext): Promise<void> {
   const admin = roles.some((r) => r._roletemplateid_value?.toLowerCase() === SYSTEM_ADMINISTRATOR_TEMPLATE || r.name === "System Administrator");
   if (!admin) {
     throw new PermissionError(
-      `dataverse-access: the signed-in identity (systemuser ${me.UserId}) is not a System Administrator of ${url}; nothing was written`,
-      "Step 5 creates an application user and a security role: have a Power Platform admin assign the Dataverse System Administrator role, or run as someone who has it.",
+      `${step}: the signed-in identity (systemuser ${me.UserId}) is not a System Administrator of ${url}; nothing was written`,
+      `${what}: have a Power Platform admin assign the Dataverse System Administrator role, or run as someone who has it.`,
     );
   }
 }
 
 /**
- * Graph: granting a Microsoft Graph application permission needs Privileged Role Administrator
- * (or Global Administrator); an app may instead hold AppRoleAssignment.ReadWrite.All.
+ * Granting or revoking a Microsoft Graph application permission needs Privileged Role
+ * Administrator (or Global Administrator); an app may instead hold AppRoleAssignment.ReadWrite.All.
  */
-export async function graphPreflight(ctx: RunContext): Promise<void> {
+async function requireGraphConsent(ctx: RunContext, step: string, what: string): Promise<void> {
   const { graph, credential } = ctx.clients;
   const token = await credential.getToken(`${ctx.cloud.graphAudience}/.default`);
   const claims = token ? decodeJwt(token.token) : {};
@@ -38,7 +57,7 @@ export async function graphPreflight(ctx: RunContext): Promise<void> {
     if (manage && held.some((a) => a.resourceId === graphSp.id && a.appRoleId === manage)) return;
   }
   throw new PermissionError(
-    `graph-grant: the signed-in identity (${oid}) cannot grant Microsoft Graph application permissions; nothing was written`,
-    "Step 8 needs the Entra role Privileged Role Administrator (or Global Administrator): Application Administrator cannot consent to Microsoft Graph app roles.",
+    `${step}: the signed-in identity (${oid}) cannot grant or revoke Microsoft Graph application permissions; nothing was written`,
+    `${what} the Entra role Privileged Role Administrator (or Global Administrator): Application Administrator cannot consent to Microsoft Graph app roles.`,
   );
 }

@@ -5,8 +5,9 @@ const SYMBOL: Record<string, string> = { create: "+", update: "~", delete: "-", 
 /** The plan as a person reads it: per step its status, per resource its action and field diffs. Pure. */
 export function formatPlan(reports: StepReport[], opts: { verbose?: boolean } = {}): string[] {
   const lines: string[] = [];
+  const width = Math.max(15, ...reports.map((r) => r.id.length));
   for (const report of reports) {
-    lines.push(`${report.id.padEnd(15)} ${report.status}${report.error ? `: ${report.error}` : ""}`);
+    lines.push(`${report.id.padEnd(width)} ${report.status}${report.error ? `: ${report.error}` : ""}`);
     for (const change of report.changes) {
       if (change.action === "ok" && !opts.verbose) continue;
       lines.push(...formatChange(change));
@@ -45,4 +46,14 @@ export function planSummary(reports: StepReport[]): string {
 /** The plan as setup, `--dry-run` and `aeg plan` show it. */
 export function planReport(plan: StepReport[]): string[] {
   return ["Plan:", ...formatPlan(plan).map((line) => `  ${line}`), `  ${planSummary(plan)}`];
+}
+
+/**
+ * What was written, counted from the apply itself. A step re-plans once its upstream has written
+ * (a new instance's children can be read only once it exists), so the count may differ from the
+ * plan's: then both are said.
+ */
+export function appliedSummary(planned: number, applied: number): string {
+  const counted = `${applied} change${applied === 1 ? "" : "s"} applied and verified by a second read`;
+  return applied === planned ? counted : `${counted} (the plan showed ${planned}; the rest were read again once upstream steps had written)`;
 }

@@ -2,7 +2,7 @@ import type { ApiContract, OperationContract } from "@azure/arm-apimanagement";
 import { createPipelineRequest, RestError } from "@azure/core-rest-pipeline";
 import { orMissing } from "../azure/errors.js";
 import type { Config } from "../config/schema.js";
-import { inSync, seen, type Change } from "../engine/change.js";
+import { inSync, ordered, seen, type Change } from "../engine/change.js";
 import { diffFields } from "../engine/plan.js";
 import { defineStep, type RunContext } from "../engine/step.js";
 import { agentSlug } from "../policy/agent-slug.js";
@@ -91,7 +91,7 @@ export const apiStep = defineStep<DesiredApi, ApiObserved, ApiOp>({
     }
     const [apiPolicy] = await Promise.all([
       readApiPolicy(ctx, desired.apiId),
-      ...[...observed.operations.keys()].map(async (opId) => {
+      eachAtMost(READS_AT_ONCE, [...observed.operations.keys()], async (opId) => {
         const policy = await orMissing(client.apiOperationPolicy.get(resourceGroup, apim.name, desired.apiId, opId, "policy", { format: POLICY_FORMAT }));
         if (policy?.value !== undefined) observed.operationPolicies.set(opId, { value: policy.value, ...(policy.eTag ? { etag: policy.eTag } : {}) });
       }),
@@ -102,17 +102,26 @@ export const apiStep = defineStep<DesiredApi, ApiObserved, ApiOp>({
 
   plan(desired, observed) {
     const { apiId } = desired;
+    const api = `apis/${apiId}`;
     const wanted = new Set(desired.operations.map((o) => o.id));
+    // APIM locks an API while any write under it runs (and briefly after): one at a time under
+    // the API's lock, the API first, each operation before its policy (README, "Concurrency").
+    const underApi = (after: string[] = []) => ({ after: [api, ...after], lock: api });
     return [
-      { ...apiChange(desired, observed.api), seen: seen(observed.api) },
-      ...desired.operations.map((op) => ({ ...operationChange(apiId, op, observed.operations.get(op.id)), seen: seen(observed.operations.get(op.id)) })),
+      ordered({ ...apiChange(desired, observed.api), seen: seen(observed.api) }, { after: [], lock: api }),
+      ...desired.operations.map((op) => ordered({ ...operationChange(apiId, op, observed.operations.get(op.id)), seen: seen(observed.operations.get(op.id)) }, underApi())),
       // Operations aeg did not ask for would let a caller reach the backend past the per-agent wiring.
       ...[...observed.operations.keys()]
         .filter((id) => !wanted.has(id))
-        .map((id): Change<ApiOp> => ({ action: "delete", resource: `apis/${apiId}/operations/${id}`, fields: [], apimWrite: true, op: { kind: "delete-operation", id }, seen: seen(observed.operations.get(id)) })),
-      policyChange<Extract<ApiOp, { kind: "api-policy" }>>(`apis/${apiId}/policies/policy`, desired.apiPolicy, observed.apiPolicy, { kind: "api-policy", value: desired.apiPolicy }),
+        .map((id): Change<ApiOp> =>
+          ordered({ action: "delete", resource: `${api}/operations/${id}`, fields: [], apimWrite: true, op: { kind: "delete-operation", id }, seen: seen(observed.operations.get(id)) }, underApi()),
+        ),
+      ordered(policyChange<Extract<ApiOp, { kind: "api-policy" }>>(`${api}/policies/policy`, desired.apiPolicy, observed.apiPolicy, { kind: "api-policy", value: desired.apiPolicy }), underApi()),
       ...desired.operations.map((op) =>
-        policyChange<Extract<ApiOp, { kind: "operation-policy" }>>(`apis/${apiId}/operations/${op.id}/policies/policy`, op.policy, observed.operationPolicies.get(op.id), { kind: "operation-policy", id: op.id, value: op.policy }),
+        ordered(
+          policyChange<Extract<ApiOp, { kind: "operation-policy" }>>(`${api}/operations/${op.id}/policies/policy`, op.policy, observed.operationPolicies.get(op.id), { kind: "operation-policy", id: op.id, value: op.policy }),
+          underApi([`${api}/operations/${op.id}`]),
+        ),
       ),
     ];
   },
@@ -141,6 +150,21 @@ export const apiStep = defineStep<DesiredApi, ApiObserved, ApiOp>({
 
   outputs: (desired, observed) => ({ apiId: observed.api?.id, apiPath: desired.body.path }),
 });
+
+/**
+ * Operation policies read at once: hundreds of agents in one burst would open as many TLS
+ * connections and overdraw ARM's read budget (250, refilled at 25 a second per principal:
+ * learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling).
+ */
+const READS_AT_ONCE = 32;
+
+async function eachAtMost<T>(limit: number, items: T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
 
 /**
  * The API-scope policy as stored. Read with a plain request: the SDK's `apiPolicy.get`

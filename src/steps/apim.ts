@@ -4,6 +4,7 @@ import { orMissing } from "../azure/errors.js";
 import { blocked, inSync, seen, type Change, type FieldChange } from "../engine/change.js";
 import { defineStep, type RunContext } from "../engine/step.js";
 import { ExitCode, UserError } from "../errors.js";
+import { AEG_RESOURCE_TAGS } from "./ownership.js";
 
 interface ApimObserved {
   service?: ApiManagementServiceResource;
@@ -32,11 +33,11 @@ type ApimOp =
 
 const IN_PROGRESS = new Set(["created", "activating", "updating", "inprogress", "accepted"]);
 
-function isProvisioning(service: ApiManagementServiceResource | undefined): boolean {
+export function isProvisioning(service: ApiManagementServiceResource | undefined): boolean {
   return IN_PROGRESS.has((service?.provisioningState ?? "").toLowerCase());
 }
 
-function isReady(service: ApiManagementServiceResource | undefined): boolean {
+export function isReady(service: ApiManagementServiceResource | undefined): boolean {
   return (service?.provisioningState ?? "").toLowerCase() === "succeeded";
 }
 
@@ -156,7 +157,7 @@ function createBody(desired: DesiredService, restore: boolean): ServiceBody {
     identity: { type: "SystemAssigned" },
     publisherName: desired.publisherName,
     publisherEmail: desired.publisherEmail,
-    tags: { "managed-by": "aeg" },
+    tags: { ...AEG_RESOURCE_TAGS },
     ...(restore ? { restore: true } : {}),
   };
 }

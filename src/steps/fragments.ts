@@ -1,8 +1,9 @@
 import { orMissing } from "../azure/errors.js";
+import { ordered } from "../engine/change.js";
 import { defineStep } from "../engine/step.js";
 import { POLICY_FORMAT } from "../policy/format.js";
 import { policyChange, type StoredPolicy } from "../policy/policy-change.js";
-import { FRAGMENT_IDS, type FragmentId } from "../policy/templates.js";
+import { FRAGMENT_IDS, includedFragments, type FragmentId } from "../policy/templates.js";
 import { apimReady } from "./apim-state.js";
 
 const DESCRIPTIONS: Record<FragmentId, string> = {
@@ -42,7 +43,13 @@ export const fragmentsStep = defineStep<{ ready: boolean; fragments: DesiredFrag
     return found;
   },
 
-  plan: (desired, found) => desired.fragments.map((fragment) => policyChange(`policyFragments/${fragment.id}`, fragment.value, found.get(fragment.id), fragment as FragmentOp)),
+  // A fragment that includes another is written after it; the others side by side.
+  plan: (desired, found) =>
+    desired.fragments.map((fragment) =>
+      ordered(policyChange(`policyFragments/${fragment.id}`, fragment.value, found.get(fragment.id), fragment as FragmentOp), {
+        after: includedFragments(fragment.value).map((id) => `policyFragments/${id}`),
+      }),
+    ),
 
   async apply(ctx, { op }) {
     await ctx.clients.apim.policyFragment.beginCreateOrUpdateAndWait(

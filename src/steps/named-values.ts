@@ -4,6 +4,7 @@ import { inSync, seen, type Change } from "../engine/change.js";
 import { defineStep } from "../engine/step.js";
 import { desiredNamedValues } from "../policy/named-values.js";
 import { apimReady } from "./apim-state.js";
+import { AEG_NAMED_VALUE_TAG } from "./ownership.js";
 
 interface NamedValueBody {
   displayName: string;
@@ -19,7 +20,7 @@ interface DesiredNamedValues {
 
 type NamedValueOp = { id: string; body: NamedValueBody };
 
-const TAGS = ["aeg"];
+const TAGS = [AEG_NAMED_VALUE_TAG];
 
 /** Seed step 2: the global named values and one pair per agent (see policy/named-values.ts). */
 export const namedValuesStep = defineStep<DesiredNamedValues, Map<string, NamedValueContract>, NamedValueOp>({
@@ -49,7 +50,8 @@ export const namedValuesStep = defineStep<DesiredNamedValues, Map<string, NamedV
       const observed = live ? { displayName: live.displayName, value: live.value, secret: live.secret ?? false, tags: live.tags ?? [] } : undefined;
       const fields = diffFields({ ...body }, observed);
       if (live && fields.length === 0) return inSync(resource, live);
-      return { action: live ? "update" : "create", resource, fields: live ? fields : [{ field: "value", to: body.value }], apimWrite: true, op: { id, body }, seen: seen(live) };
+      // Named values are independent of each other: APIM writes them side by side (APIOps does too).
+      return { action: live ? "update" : "create", resource, fields: live ? fields : [{ field: "value", to: body.value }], apimWrite: true, after: [], op: { id, body }, seen: seen(live) };
     });
   },
 

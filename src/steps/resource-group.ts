@@ -2,6 +2,7 @@ import type { ResourceGroup } from "@azure/arm-resources";
 import { orMissing } from "../azure/errors.js";
 import { inSync, seen } from "../engine/change.js";
 import { defineStep } from "../engine/step.js";
+import { AEG_RESOURCE_TAGS } from "./ownership.js";
 
 interface DesiredGroup {
   name: string;
@@ -14,7 +15,7 @@ export const resourceGroupStep = defineStep<DesiredGroup, ResourceGroup | undefi
   title: "Resource group",
   needs: [],
 
-  desired: ({ config }) => ({ name: config.resourceGroup, body: { location: config.location, tags: { "managed-by": "aeg" } } }),
+  desired: ({ config }) => ({ name: config.resourceGroup, body: { location: config.location, tags: { ...AEG_RESOURCE_TAGS } } }),
 
   observe: (ctx, desired) => orMissing(ctx.clients.resources.resourceGroups.get(desired.name)),
 

@@ -40,6 +40,7 @@ export const retiredAgentsStep = defineStep<DesiredRetirement, NamedValueContrac
         fields: [{ field: "value", from: nv.value, to: null }],
         note: "its agent is no longer in the configuration",
         apimWrite: true,
+        after: [],
         op: { id: nv.name! },
         seen: seen(nv),
       }));

@@ -11,6 +11,7 @@ import { diffFields } from "../engine/plan.js";
 import { defineStep, type RunContext } from "../engine/step.js";
 import { ConfigError, ExitCode } from "../errors.js";
 import { apimReady, gatewayIdentity, principalField, principalOf, waitsOnBlockedIdentity, type GatewayIdentity } from "./apim-state.js";
+import { AEG_RESOURCE_TAGS } from "./ownership.js";
 
 /** Built-in role "Azure Event Hubs Data Sender": send only, nothing else. */
 export const EVENT_HUBS_DATA_SENDER = "2b629674-e913-4c01-ae53-ef4638d8f975";
@@ -69,7 +70,7 @@ export const telemetryStep = defineStep<DesiredTelemetry, TelemetryObserved, Tel
     return {
       apimReady: apimReady(input),
       identity: gatewayIdentity(input),
-      namespace: { name: telemetry.namespace, body: { location, sku: { name: telemetry.sku, tier: telemetry.sku, capacity: 1 }, minimumTlsVersion: "1.2", tags: { "managed-by": "aeg" } } },
+      namespace: { name: telemetry.namespace, body: { location, sku: { name: telemetry.sku, tier: telemetry.sku, capacity: 1 }, minimumTlsVersion: "1.2", tags: { ...AEG_RESOURCE_TAGS } } },
       hub: { name: telemetry.eventHub, body: { partitionCount: telemetry.partitionCount, messageRetentionInDays: telemetry.messageRetentionInDays } },
       hubId: `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.EventHub/namespaces/${telemetry.namespace}/eventhubs/${telemetry.eventHub}`,
       roleDefinitionId: `/subscriptions/${subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${EVENT_HUBS_DATA_SENDER}`,

@@ -28,6 +28,12 @@ const cases: Array<[string, () => string[], number, string]> = [
   ["sandbox token for an unknown persona", () => ["sandbox", "token", "--persona", "nobody", "--state-dir", stateDir], 2, "sandbox token"],
   ["sandbox token", () => ["sandbox", "token", "--persona", "alice", "--state-dir", stateDir], 0, "sandbox token"],
   ["sandbox personas", () => ["sandbox", "personas", "--state-dir", stateDir], 0, "sandbox personas"],
+  ["init --ci without the values it needs", () => ["init", "--ci", "--config", "init-ci.yaml"], 2, "init"],
+  ["init --sandbox --ci", () => ["init", "--sandbox", "--sandbox-dir", stateDir, "--ci", "--config", "init-sandbox.yaml"], 0, "init"],
+  ["init over an existing file without --force", () => ["init", "--sandbox", "--sandbox-dir", stateDir, "--ci", "--config", "init-sandbox.yaml"], 2, "init"],
+  ["teardown without --confirm", () => ["teardown", "--sandbox", "--sandbox-dir", stateDir], 2, "teardown"],
+  ["teardown with another instance's name", () => ["teardown", "--sandbox", "--sandbox-dir", stateDir, "--confirm", "apim-prod"], 2, "teardown"],
+  ["teardown of a tenant with nothing of aeg's, dry run", () => ["teardown", "--sandbox", "--sandbox-dir", stateDir, "--confirm", "apim-aeg-sandbox", "--dry-run"], 0, "teardown"],
   ["sandbox reset", () => ["sandbox", "reset", "--state-dir", stateDir], 0, "sandbox reset"],
 ];
 

@@ -1,10 +1,11 @@
 import { existsSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assertTrafficConformsToSpecs } from "../support/fidelity.js";
-import { runAeg, spawnAeg, testTenant, waitFor, type TestTenant } from "../support/cli.js";
+import { aegArgv, aegEnv, runAeg, spawnAeg, testTenant, waitFor, type TestTenant } from "../support/cli.js";
+import { bootId, sleeper, underNonReapingParent, type TestProcess } from "../support/processes.js";
 
 const RG = "rg-aeg-sandbox";
 const SVC = "apim-aeg-sandbox";
@@ -13,8 +14,9 @@ let tenant: TestTenant;
 
 beforeAll(async () => {
   // Long enough an APIM creation that a run can be killed in the middle of it.
-  // Six seconds: the re-run must start while it is still running, even on a loaded machine.
-  tenant = await testTenant({ apimActivationMs: 6000 });
+  // Fifteen seconds: the re-run must meet the creation still running, even when a loaded machine
+  // takes seconds to start the CLI.
+  tenant = await testTenant({ apimActivationMs: 15_000 });
 });
 
 afterAll(async () => {
@@ -117,5 +119,37 @@ describe("a run killed with -9 is finished by running setup again", () => {
     const taken = await runAeg(["setup", "--skip-validation", "--config", tenant.configFile, "--ci"], { cwd: tenant.cwd });
     expect(taken.code).toBe(0);
     expect(existsSync(lock)).toBe(false);
+  });
+
+  it("a run killed with -9 that stayed a zombie does not block the next run, nor does a recycled pid", async () => {
+    const lock = path.join(tenant.cwd, ".aeg", "state", "default.json.lock");
+    const args = ["setup", "--skip-validation", "--config", tenant.configFile, "--ci"];
+    // A real run under a parent that never reaps (a container without an init), killed with -9.
+    const run = await underNonReapingParent(aegArgv(args), { cwd: tenant.cwd, env: aegEnv() });
+    const live = await sleeper();
+    let dead: TestProcess | undefined;
+    try {
+      await waitFor(() => (existsSync(lock) ? true : undefined), "the run to take its lock");
+      dead = await run.zombify();
+      expect(JSON.parse(await readFile(lock, "utf8"))).toMatchObject({ pid: dead.pid, start: dead.start });
+      const after = await runAeg(args, { cwd: tenant.cwd });
+      expect(after.code, after.stderr).toBe(0);
+      expect(existsSync(lock)).toBe(false);
+
+      // The pid now belongs to another, live process: its start time is not the recorded one.
+      const naming = (start: string) => JSON.stringify({ pid: live.pid, host: hostname(), boot: bootId(), start, since: new Date().toISOString() });
+      await writeFile(lock, naming(String(Number(live.start) + 1)));
+      const recycled = await runAeg(args, { cwd: tenant.cwd });
+      expect(recycled.code, recycled.stderr).toBe(0);
+
+      // The same process with its own start time is a live holder: refused.
+      await writeFile(lock, naming(live.start));
+      const refused = await runAeg(args, { cwd: tenant.cwd });
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain(`another aeg run (pid ${live.pid}) is using default`);
+    } finally {
+      await rm(lock, { force: true });
+      await Promise.all([dead ? dead.close() : run.close(), live.close()]);
+    }
   });
 });

@@ -10,7 +10,7 @@ const SVC = "apim-aeg-sandbox";
 
 let tenant: TestTenant;
 const aeg = (...args: string[]) => runAeg([...args, "--config", tenant.configFile], { cwd: tenant.cwd });
-const json = (stdout: string) => JSON.parse(stdout) as { status: string; exitCode: number; arm: { writes: number }; steps: Array<{ id: string; status: string; changes: Array<{ action: string; resource: string; fields: Array<Record<string, unknown>> }> }> };
+const json = (stdout: string) => JSON.parse(stdout) as { status: string; exitCode: number; changes: { planned: number; applied: number }; arm: { writes: number }; steps: Array<{ id: string; status: string; changes: Array<{ action: string; resource: string; fields: Array<Record<string, unknown>> }> }> };
 
 beforeAll(async () => {
   tenant = await testTenant();
@@ -28,6 +28,9 @@ describe("aeg setup against a sandbox tenant", () => {
     expect(run.code).toBe(0);
     const out = json(run.stdout);
     expect(out.status).toBe("applied");
+    // What the plan counted is what apply wrote: 37 resources on a fresh tenant.
+    expect(out.changes).toEqual({ planned: 37, applied: 37 });
+    expect(out.steps.flatMap((s) => s.changes).filter((c) => ["create", "update", "delete"].includes(c.action))).toHaveLength(37);
     expect(Object.fromEntries(out.steps.map((s) => [s.id, s.status]))).toEqual({
       "resource-group": "created",
       apim: "created",
@@ -59,6 +62,7 @@ describe("aeg setup against a sandbox tenant", () => {
     expect(out.status).toBe("in-sync");
     expect(out.steps.every((s) => s.status === "ok" || (["graph-grant", "decision-log"].includes(s.id) && s.status === "skipped"))).toBe(true);
     expect(out.arm.writes).toBe(0);
+    expect(out.changes).toEqual({ planned: 0, applied: 0 });
     expect(await tenant.armWrites()).toBe(0);
   });
 

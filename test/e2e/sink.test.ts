@@ -12,7 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { personaToken } from "../../sandbox/index.js";
 import { attributeBody, DECISION_LOG_COLUMNS, keyBody, tableBody } from "../../src/dataverse/decision-log-table.js";
-import { runAeg, spawnAeg, testTenant, waitFor, type TestTenant } from "../support/cli.js";
+import { existsSync } from "node:fs";
+import { hostname } from "node:os";
+import { aegArgv, aegEnv, runAeg, spawnAeg, testTenant, waitFor, type TestTenant } from "../support/cli.js";
+import { bootId, sleeper, underNonReapingParent, type TestProcess } from "../support/processes.js";
 
 const KB = "contoso-kb-assistant";
 const APP_ID_URI = "api://agent-eligibility-gateway";
@@ -237,5 +240,36 @@ describe("aeg sink", () => {
     expect(second.stderr).toMatch(/another aeg run/);
     child.kill("SIGINT");
     expect(await new Promise((resolve) => child.once("close", resolve))).toBe(0);
+  });
+
+  it("a --checkpoint-dir that is a file is a usage error naming it (exit 2)", async () => {
+    const notADir = path.join(tenant.cwd, "checkpoints-file");
+    await writeFile(notADir, "");
+    const r = await runAeg(["sink", "--once", "--config", config, "--checkpoint-dir", notADir], { cwd: tenant.cwd });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(notADir);
+    expect(r.stderr).not.toMatch(/unexpected error|^\s+at /m);
+  });
+
+  it("a sink killed with -9 that stayed a zombie, or a lock naming a recycled pid, does not block the next sink", async () => {
+    const lock = path.join(checkpoints(), "sink.lock");
+    const sink = await underNonReapingParent(aegArgv(sinkArgs()), { cwd: tenant.cwd, env: aegEnv() });
+    const live = await sleeper();
+    let dead: TestProcess | undefined;
+    try {
+      await waitFor(() => (/checkpoints in/.test(sink.stderr()) ? true : undefined), "the sink to start");
+      dead = await sink.zombify();
+      expect(JSON.parse(await readFile(lock, "utf8"))).toMatchObject({ pid: dead.pid, start: dead.start });
+      const after = await drain();
+      expect(after.code, after.stderr).toBe(0);
+      expect(existsSync(lock)).toBe(false);
+
+      await writeFile(lock, JSON.stringify({ pid: live.pid, host: hostname(), boot: bootId(), start: String(Number(live.start) + 1), since: new Date().toISOString() }));
+      const recycled = await drain();
+      expect(recycled.code, recycled.stderr).toBe(0);
+      expect(existsSync(lock)).toBe(false);
+    } finally {
+      await Promise.all([dead ? dead.close() : sink.close(), live.close()]);
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { levels, SerialQueue } from "../../src/engine/graph.js";
+import { levels } from "../../src/engine/graph.js";
 import { diffFields, planStatus, publicChange } from "../../src/engine/plan.js";
 
 describe("plans", () => {
@@ -44,22 +44,5 @@ describe("ordering", () => {
     ];
     expect(levels(steps).map((l) => l.map((s) => s.id).sort())).toEqual([["resource-group"], ["apim"], ["named-values", "telemetry"], ["fragments"], ["api"]]);
     expect(() => levels([{ id: "a", needs: ["b"] }, { id: "b", needs: ["a"] }])).toThrow(/cycle/);
-  });
-
-  it("runs queued writes one at a time, even when one fails", async () => {
-    const queue = new SerialQueue();
-    let running = 0;
-    let most = 0;
-    const job = (fail: boolean) =>
-      queue.run(async () => {
-        running++;
-        most = Math.max(most, running);
-        await Promise.resolve();
-        running--;
-        if (fail) throw new Error("409");
-      });
-    const results = await Promise.allSettled([job(false), job(true), job(false)]);
-    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
-    expect(most).toBe(1);
   });
 });

@@ -34,6 +34,9 @@ describe("ARM basics", () => {
     expect(sub.json).toMatchObject({ subscriptionId: sb.subscriptionId, tenantId: sb.tenantId, state: "Enabled" });
     expect(sub.headers.get("x-ms-request-id")).toBeTruthy();
     expect(sub.headers.get("x-ms-correlation-request-id")).toBeTruthy();
+    const list = await armFetch(sb, "GET", "/subscriptions?api-version=2022-12-01");
+    expect(list.status).toBe(200);
+    expect(list.json.value).toEqual([sub.json]);
 
     expect((await c.resources.resourceGroups.checkExistence(RG)).body).toBe(false);
     const created = await c.resources.resourceGroups.createOrUpdate(RG, { location: "westeurope" });
@@ -364,6 +367,27 @@ describe("Event Hubs", () => {
     await c.eventHub.eventHubs.createOrUpdate(RG, "aeg-ns-test", "scratch", {});
     await c.eventHub.eventHubs.delete(RG, "aeg-ns-test", "scratch");
     expect((await restError(c.eventHub.eventHubs.get(RG, "aeg-ns-test", "scratch"))).statusCode).toBe(404);
+  });
+
+  test("deleting a namespace is an LRO (202, Azure-AsyncOperation) that takes its hubs; a second delete is 204", async () => {
+    await c.eventHub.namespaces.createOrUpdate(RG, "aeg-ns-gone", { location: LOCATION, sku: { name: "Basic", tier: "Basic", capacity: 1 } }, FAST);
+    await c.eventHub.eventHubs.createOrUpdate(RG, "aeg-ns-gone", "decisions", { partitionCount: 1 });
+    const path = `/subscriptions/${sb.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.EventHub/namespaces/aeg-ns-gone?api-version=2026-01-01`;
+    const started = await armFetch(sb, "DELETE", path);
+    expect(started.status).toBe(202);
+    expect(started.headers.get("azure-asyncoperation")).toMatch(/\/namespaces\/aeg-ns-gone\/operationresults\/\w+\?api-version=2026-01-01$/);
+    expect((await restError(c.eventHub.eventHubs.get(RG, "aeg-ns-gone", "decisions"))).statusCode).toBe(404);
+    const status = new URL(started.headers.get("azure-asyncoperation")!);
+    const done = await until(async () => {
+      const poll = await armFetch(sb, "GET", `${status.pathname}${status.search}`);
+      return poll.json.status === "Succeeded" ? poll.json : undefined;
+    });
+    expect(done.endTime).toBeTruthy();
+    // The SDK's poller does the same.
+    await c.eventHub.namespaces.createOrUpdate(RG, "aeg-ns-gone", { location: LOCATION, sku: { name: "Basic", tier: "Basic", capacity: 1 } }, FAST);
+    await c.eventHub.namespaces.delete(RG, "aeg-ns-gone", FAST);
+    expect((await restError(c.eventHub.namespaces.get(RG, "aeg-ns-gone"))).statusCode).toBe(404);
+    expect((await armFetch(sb, "DELETE", path)).status).toBe(204);
   });
 });
 

@@ -5,6 +5,8 @@ import path from "node:path";
 import { spawnSync } from "node:child_process";
 import { describe, expect, test } from "vitest";
 import { resetSandbox, startSandbox } from "../../sandbox/index.js";
+import { runningServer } from "../../sandbox/governance/discovery.js";
+import { bootId, sleeper, zombie } from "../support/processes.js";
 import { armFetch, clients, startTestSandbox, tempDir, until } from "../support/sandbox.js";
 
 const service = (sub: string, name: string) => `/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.ApiManagement/service/${name}?api-version=2024-05-01`;
@@ -71,6 +73,32 @@ describe("persistence", () => {
     const again = await startSandbox({ stateDir: dir });
     await again.close();
     expect(fs.existsSync(path.join(dir, "sandbox.lock"))).toBe(false);
+  });
+
+  test("a lock held by a zombie or a recycled pid is taken over; a live holder still refuses", async () => {
+    const dir = tempDir();
+    const [dead, live] = await Promise.all([zombie(), sleeper()]);
+    const lock = path.join(dir, "sandbox.lock");
+    try {
+      // A sandbox killed with -9 under a PID 1 that never reaps: kill(pid, 0) still succeeds.
+      fs.writeFileSync(lock, JSON.stringify({ pid: dead.pid, boot: bootId(), start: dead.start }));
+      fs.writeFileSync(path.join(dir, "server.json"), JSON.stringify({ pid: dead.pid, authority: "https://127.0.0.1:1", caFile: "x" }));
+      expect(runningServer(dir)).toBeUndefined();
+      await (await startSandbox({ stateDir: dir })).close();
+      // The old lock format, a bare pid, naming the zombie.
+      fs.writeFileSync(lock, String(dead.pid));
+      await (await startSandbox({ stateDir: dir })).close();
+      // The pid now belongs to another process: its start time differs from the one recorded.
+      fs.writeFileSync(lock, JSON.stringify({ pid: live.pid, boot: bootId(), start: String(Number(live.start) + 1) }));
+      await (await startSandbox({ stateDir: dir })).close();
+      expect(fs.existsSync(lock)).toBe(false);
+
+      fs.writeFileSync(lock, JSON.stringify({ pid: live.pid, boot: bootId(), start: live.start }));
+      await expect(startSandbox({ stateDir: dir })).rejects.toThrow(`in use by another sandbox (process ${live.pid})`);
+      await expect(resetSandbox(dir)).rejects.toThrow(/in use by another sandbox/);
+    } finally {
+      await Promise.all([dead.close(), live.close()]);
+    }
   });
 
   test("resetSandbox clears the tenant, CA and keys", async () => {

@@ -50,6 +50,21 @@ describe("step api", () => {
     expect(writes(await live(edit))).toEqual(expected);
   });
 
+  it("orders its writes as data: the API first, each operation before its policy, all under the API's lock", async () => {
+    const changes = (await live((o: any) => {
+      delete o.api;
+      o.operations.clear();
+      o.operationPolicies.delete("contoso-hr-helper");
+    })).filter((c) => c.action !== "ok");
+    expect(changes.map((c) => [c.resource, c.after, c.lock])).toEqual([
+      [API, [], API],
+      [`${API}/operations/contoso-kb-assistant`, [API], API],
+      [`${API}/operations/contoso-hr-helper`, [API], API],
+      [`${API}/operations/contoso-hr-helper/policies/policy`, [API, `${API}/operations/contoso-hr-helper`], API],
+    ]);
+    expect((await live()).every((c) => c.after === undefined && c.lock === undefined)).toBe(true);
+  });
+
   it("every write is an APIM write with its request as data", async () => {
     const changes = (await live((o: any) => {
       delete o.api;

@@ -46,11 +46,12 @@ export async function startTestSandbox(opts: Partial<SandboxOptions> = {}): Prom
 export type SandboxApp = "operator" | "reader" | "contributor";
 
 export function credential(sb: Sandbox, who: SandboxApp = "operator"): ClientSecretCredential {
-  const [id, secret] = {
+  const apps: Record<SandboxApp, [string, string]> = {
     operator: [sb.clientId, sb.clientSecret],
     reader: [sb.readerClientId, sb.readerClientSecret],
     contributor: [sb.contributorClientId, sb.contributorClientSecret],
-  }[who];
+  };
+  const [id, secret] = apps[who];
   return new ClientSecretCredential(sb.tenantId, id, secret, { authorityHost: sb.authority, disableInstanceDiscovery: true });
 }
 
