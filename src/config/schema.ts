@@ -118,11 +118,24 @@ const secretSource = z
 const EH_SKUS = ["Basic", "Standard", "Premium"] as const;
 // Per event hub, from "Azure Event Hubs quotas and limits": partitions 32 (Basic, Standard) or
 // 100 (Premium); retention 1 day (Basic), 7 (Standard) or 90 (Premium).
-const EH_LIMITS: Record<(typeof EH_SKUS)[number], { partitions: number; retentionDays: number }> = {
-  Basic: { partitions: 32, retentionDays: 1 },
-  Standard: { partitions: 32, retentionDays: 7 },
-  Premium: { partitions: 100, retentionDays: 90 },
+// Consumer groups per event hub, same source: 1 on Basic (only $Default), 20 on Standard, 100 on
+// Premium (learn.microsoft.com/azure/event-hubs/event-hubs-quotas).
+const EH_LIMITS: Record<(typeof EH_SKUS)[number], { partitions: number; retentionDays: number; consumerGroups: number }> = {
+  Basic: { partitions: 32, retentionDays: 1, consumerGroups: 1 },
+  Standard: { partitions: 32, retentionDays: 7, consumerGroups: 20 },
+  Premium: { partitions: 100, retentionDays: 90, consumerGroups: 100 },
 };
+
+/** The consumer group `aeg sink` reads when `telemetry.sinkConsumerGroup` is not set (and the tier allows one). */
+export const DEFAULT_SINK_CONSUMER_GROUP = "aeg-sink";
+
+/**
+ * The consumer group the sink reads: its own, so that readers without an epoch (aeg validate) may
+ * read the hub beside it; `$Default` on Basic, the only group that tier has.
+ */
+export function sinkConsumerGroup(telemetry: Pick<Config["telemetry"], "sku" | "sinkConsumerGroup">): string {
+  return telemetry.sinkConsumerGroup ?? (EH_LIMITS[telemetry.sku].consumerGroups > 1 ? DEFAULT_SINK_CONSUMER_GROUP : "$Default");
+}
 
 const telemetry = z
   .object({
@@ -133,6 +146,8 @@ const telemetry = z
     messageRetentionInDays: z.int({ error: "a whole number" }).min(1, { error: "at least 1" }).max(90, { error: "at most 90" }).default(1),
     // ARM: LoggerIdParameter, up to 256.
     loggerId: rule.apimEntityId(256).default("aeg-decision-logger"),
+    /** The consumer group setup creates for aeg sink (default aeg-sink; $Default on Basic): see sinkConsumerGroup(). */
+    sinkConsumerGroup: rule.consumerGroup().optional(),
     /** Only when managed identity cannot be used: the Event Hub connection string, from a file or variable. */
     connectionString: secretSource.optional(),
   })
@@ -141,6 +156,9 @@ const telemetry = z
     const limits = EH_LIMITS[t.sku];
     if (t.partitionCount > limits.partitions) ctx.addIssue({ code: "custom", path: ["partitionCount"], message: `at most ${limits.partitions} for the ${t.sku} tier` });
     if (t.messageRetentionInDays > limits.retentionDays) ctx.addIssue({ code: "custom", path: ["messageRetentionInDays"], message: `at most ${limits.retentionDays} day${limits.retentionDays === 1 ? "" : "s"} for the ${t.sku} tier` });
+    if (limits.consumerGroups === 1 && t.sinkConsumerGroup !== undefined && t.sinkConsumerGroup !== "$Default") {
+      ctx.addIssue({ code: "custom", path: ["sinkConsumerGroup"], message: `the ${t.sku} tier has only $Default (leave it unset, or choose telemetry.sku Standard)` });
+    }
   });
 
 const DENY_REASONS = ["None", "JwtValidationFailed", "MissingRequiredClaim", "OutOfPolicyAudience", "NotInEligibleCohort", "AgentNonCompliant", "GovernanceStoreUnavailable"] as const;

@@ -87,6 +87,7 @@ export const FIELD_COMMENTS: Readonly<Record<string, string>> = {
   "telemetry.partitionCount": "cannot change once the hub exists",
   "telemetry.messageRetentionInDays": "how long the hub keeps records",
   "telemetry.loggerId": "the APIM logger that writes to the hub",
+  "telemetry.sinkConsumerGroup": "the consumer group setup creates for aeg sink (default aeg-sink; $Default on Basic)",
   dataverse: "the governance store: a Power Platform environment",
   "dataverse.url": "environment URL, e.g. https://org.crm.dynamics.com",
   "dataverse.roleName": "the least-privilege role setup gives the gateway identity",

@@ -46,6 +46,7 @@ export const ARM_WRITES = {
   telemetry: {
     namespace: [write("Microsoft.EventHub/namespaces/write", "resource group")],
     hub: [write("Microsoft.EventHub/namespaces/eventhubs/write", "Event Hubs namespace")],
+    "consumer-group": [write("Microsoft.EventHub/namespaces/eventhubs/consumergroups/write", "event hub")],
     "role-assignment": [write("Microsoft.Authorization/roleAssignments/write", "event hub")],
     logger: [write(`${APIM}/loggers/write`, "APIM instance")],
   },

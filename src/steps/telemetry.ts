@@ -2,11 +2,11 @@ import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { LoggerContract } from "@azure/arm-apimanagement";
 import type { RoleAssignment } from "@azure/arm-authorization";
-import type { EHNamespace, Eventhub } from "@azure/arm-eventhub";
+import type { ConsumerGroup, EHNamespace, Eventhub } from "@azure/arm-eventhub";
 import { readSecretFile } from "../azure/credentials.js";
 import { azureCode, orMissing } from "../azure/errors.js";
-import type { Config } from "../config/schema.js";
-import { blocked, inSync, seen, type Change } from "../engine/change.js";
+import { sinkConsumerGroup, type Config } from "../config/schema.js";
+import { blocked, inSync, ordered, seen, skipped, type Change } from "../engine/change.js";
 import { diffFields } from "../engine/plan.js";
 import { defineStep, type RunContext } from "../engine/step.js";
 import { ConfigError, ExitCode } from "../errors.js";
@@ -23,6 +23,8 @@ interface DesiredTelemetry {
   identity: GatewayIdentity;
   namespace: { name: string; body: { location: string; sku: { name: string; tier: string; capacity: number }; minimumTlsVersion: "1.2"; tags: Record<string, string> } };
   hub: { name: string; body: { partitionCount: number; messageRetentionInDays: number } };
+  /** aeg sink's consumer group: `$Default` needs nothing made (every hub has it; on Basic it is the only one). */
+  sinkConsumerGroup: { name: string; sku: string };
   /** The hub's resource id: the role's scope and the logger's resource. */
   hubId: string;
   roleDefinitionId: string;
@@ -38,6 +40,8 @@ interface DesiredTelemetry {
 interface TelemetryObserved {
   namespace?: EHNamespace;
   hub?: Eventhub;
+  /** Read only when the group is one setup makes (and the hub exists). */
+  sinkConsumerGroup?: ConsumerGroup;
   /** Assignments of the APIM identity on the hub (any name: someone may have made one by hand). */
   assignments: RoleAssignment[];
   logger?: LoggerContract;
@@ -48,6 +52,7 @@ type LoggerCredentials = { endpointAddress: string; identityClientId: "SystemAss
 type TelemetryOp =
   | { kind: "namespace"; name: string; body: DesiredTelemetry["namespace"]["body"] }
   | { kind: "hub"; namespace: string; name: string; body: DesiredTelemetry["hub"]["body"] }
+  | { kind: "consumer-group"; namespace: string; hub: string; name: string }
   /** The principal is the APIM identity, read when the change is applied (it may not exist while planning). */
   | { kind: "role-assignment"; scope: string; roleDefinitionId: string }
   | { kind: "logger"; id: string; description: string; resourceId: string; credentials: LoggerCredentials };
@@ -55,7 +60,8 @@ type TelemetryOp =
 const LOGGER_DESCRIPTION = "AEG per-decision telemetry";
 
 /**
- * Seed step 6, Azure part: the Event Hubs namespace and hub, the Data Sender role for the APIM
+ * Seed step 6, Azure part: the Event Hubs namespace and hub, aeg sink's consumer group (Event Hubs
+ * refuses readers without an epoch, such as aeg validate, on a group an event processor reads), the Data Sender role for the APIM
  * identity on the hub (least privilege: not the namespace), and the `azureEventHub` logger, with
  * the managed identity unless a connection string is configured. It runs before the fragments:
  * APIM rejects a policy whose `log-to-eventhub` names a logger that does not exist yet.
@@ -72,6 +78,7 @@ export const telemetryStep = defineStep<DesiredTelemetry, TelemetryObserved, Tel
       identity: gatewayIdentity(input),
       namespace: { name: telemetry.namespace, body: { location, sku: { name: telemetry.sku, tier: telemetry.sku, capacity: 1 }, minimumTlsVersion: "1.2", tags: { ...AEG_RESOURCE_TAGS } } },
       hub: { name: telemetry.eventHub, body: { partitionCount: telemetry.partitionCount, messageRetentionInDays: telemetry.messageRetentionInDays } },
+      sinkConsumerGroup: { name: sinkConsumerGroup(telemetry), sku: telemetry.sku },
       hubId: `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.EventHub/namespaces/${telemetry.namespace}/eventhubs/${telemetry.eventHub}`,
       roleDefinitionId: `/subscriptions/${subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${EVENT_HUBS_DATA_SENDER}`,
       logger: {
@@ -90,13 +97,15 @@ export const telemetryStep = defineStep<DesiredTelemetry, TelemetryObserved, Tel
       orMissing(eventHub.eventHubs.get(resourceGroup, desired.namespace.name, desired.hub.name)),
       desired.apimReady ? orMissing(apim.logger.get(resourceGroup, ctx.config.apim.name, desired.logger.id)) : undefined,
     ]);
+    const group = desired.sinkConsumerGroup.name;
+    const sinkGroup = hub && group !== "$Default" ? await orMissing(eventHub.consumerGroups.get(resourceGroup, desired.namespace.name, desired.hub.name, group)) : undefined;
     const assignments: RoleAssignment[] = [];
     if (hub && desired.identity.state === "ready") {
       for await (const a of authorization.roleAssignments.listForScope(desired.hubId, { filter: `principalId eq '${desired.identity.principalId}'` })) {
         assignments.push(a);
       }
     }
-    return { namespace, hub, assignments, logger };
+    return { namespace, hub, ...(sinkGroup ? { sinkConsumerGroup: sinkGroup } : {}), assignments, logger };
   },
 
   plan: (desired, observed) => [
@@ -104,6 +113,8 @@ export const telemetryStep = defineStep<DesiredTelemetry, TelemetryObserved, Tel
     { ...hubChange(desired, observed), seen: seen(observed.hub) },
     { ...roleChange(desired, observed), seen: seen(observed.assignments) },
     { ...loggerChange(desired, observed), seen: seen(observed.logger) },
+    // Last, so earlier changes keep their places; it waits only for the hub it lives in.
+    { ...ordered(consumerGroupChange(desired, observed), { after: [hubResource(desired)] }), seen: seen(observed.sinkConsumerGroup) },
   ],
 
   async apply(ctx, { op }) {
@@ -115,6 +126,9 @@ export const telemetryStep = defineStep<DesiredTelemetry, TelemetryObserved, Tel
         return;
       case "hub":
         await eventHub.eventHubs.createOrUpdate(resourceGroup, op.namespace, op.name, op.body);
+        return;
+      case "consumer-group":
+        await eventHub.consumerGroups.createOrUpdate(resourceGroup, op.namespace, op.hub, op.name, {});
         return;
       case "role-assignment":
         return assignRole(ctx, op.scope, op.roleDefinitionId);
@@ -147,9 +161,11 @@ function namespaceChange(desired: DesiredTelemetry, { namespace }: TelemetryObse
   };
 }
 
+const hubResource = (desired: DesiredTelemetry) => `namespaces/${desired.namespace.name}/eventhubs/${desired.hub.name}`;
+
 function hubChange(desired: DesiredTelemetry, { hub }: TelemetryObserved): Change<TelemetryOp> {
   const { name, body } = desired.hub;
-  const resource = `namespaces/${desired.namespace.name}/eventhubs/${name}`;
+  const resource = hubResource(desired);
   const fields = diffFields({ ...body }, hub as Record<string, unknown> | undefined);
   if (hub && fields.length === 0) return inSync(resource);
   if (hub && fields.some((f) => f.field === "partitionCount")) {
@@ -168,6 +184,21 @@ function hubChange(desired: DesiredTelemetry, { hub }: TelemetryObserved): Chang
     fields: hub ? fields : [{ field: "partitionCount", to: body.partitionCount }],
     op: { kind: "hub", namespace: desired.namespace.name, name, body },
   };
+}
+
+function consumerGroupChange(desired: DesiredTelemetry, observed: TelemetryObserved): Change<TelemetryOp> {
+  const { name, sku } = desired.sinkConsumerGroup;
+  const resource = `${hubResource(desired)}/consumergroups/${name}`;
+  if (name === "$Default") {
+    return skipped(
+      resource,
+      sku === "Basic"
+        ? "the Basic tier has only $Default, so aeg sink reads it and aeg validate cannot read the hub while a sink runs"
+        : "every hub has $Default; aeg validate needs another consumer group while a sink reads this one",
+    );
+  }
+  if (observed.hub && observed.sinkConsumerGroup) return inSync(resource);
+  return { action: "create", resource, fields: [{ field: "name", to: name }], op: { kind: "consumer-group", namespace: desired.namespace.name, hub: desired.hub.name, name } };
 }
 
 function roleChange(desired: DesiredTelemetry, { assignments }: TelemetryObserved): Change<TelemetryOp> {

@@ -110,6 +110,7 @@ const SCHEMA_CASES: Array<[string, (c: Raw) => void, string]> = [
   ["64 partitions on Standard", (c) => (c.telemetry.partitionCount = 64), "telemetry.partitionCount: at most 32 for the Standard tier"],
   ["3 days of retention on Basic", (c) => Object.assign(c.telemetry, { sku: "Basic", messageRetentionInDays: 3 }), "telemetry.messageRetentionInDays: at most 1 day for the Basic tier"],
   ["logger id with a colon", (c) => (c.telemetry.loggerId = "logger:1"), "telemetry.loggerId: letters, digits, '-' and '_' only"],
+  ["a sink consumer group on Basic", (c) => (c.telemetry = { ...c.telemetry, sku: "Basic", sinkConsumerGroup: "aeg-sink" }), "telemetry.sinkConsumerGroup: the Basic tier has only $Default"],
   ["connection string from a file and a variable", (c) => (c.telemetry.connectionString = { fromFile: "cs.txt", fromEnv: "EH_CS" }), "telemetry.connectionString: set exactly one of fromFile or fromEnv"],
   ["connection string variable starting with a digit", (c) => (c.telemetry.connectionString = { fromEnv: "1EH" }), "telemetry.connectionString.fromEnv: an environment variable name"],
   ["Dataverse over http", (c) => (c.dataverse.url = "http://org.crm.dynamics.com"), "dataverse.url: http:// is not accepted: use https://"],

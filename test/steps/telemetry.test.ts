@@ -6,20 +6,43 @@ const ns = { sku: { name: "Standard" }, serviceBusEndpoint: `https://${SAMPLE.na
 const hub = { id: "hub", partitionCount: 4, messageRetentionInDays: 1 };
 const sender = { roleDefinitionId: `/subscriptions/x/providers/Microsoft.Authorization/roleDefinitions/${EVENT_HUBS_DATA_SENDER}` };
 const logger = { loggerType: "azureEventHub", description: "AEG per-decision telemetry", credentials: { endpointAddress: `${SAMPLE.namespace}.servicebus.windows.net`, identityClientId: "SystemAssigned", name: SAMPLE.eventHub } };
-const inSync = { namespace: ns, hub, assignments: [sender], logger };
+const sinkGroup = { name: "aeg-sink" };
+const inSync = { namespace: ns, hub, sinkConsumerGroup: sinkGroup, assignments: [sender], logger };
+const { sinkConsumerGroup: _, ...groupMissing } = inSync;
 
 const actions = (changes: Array<{ action: string }>) => changes.map((c) => c.action);
+const telemetry = (t: Record<string, unknown>) => sampleConfig((raw) => (raw.telemetry = { ...raw.telemetry, ...t }));
 
 describe("step telemetry", () => {
   it.each([
-    ["a fresh tenant: everything created", { assignments: [] }, ["create", "create", "create", "create"]],
-    ["all there", inSync, ["ok", "ok", "ok", "ok"]],
-    ["the role missing", { ...inSync, assignments: [] }, ["ok", "ok", "create", "ok"]],
-    ["retention changed", { ...inSync, hub: { ...hub, messageRetentionInDays: 7 } }, ["ok", "update", "ok", "ok"]],
+    ["a fresh tenant: everything created", {}, { assignments: [] }, ["create", "create", "create", "create", "create"]],
+    ["all there", {}, inSync, ["ok", "ok", "ok", "ok", "ok"]],
+    ["the role missing", {}, { ...inSync, assignments: [] }, ["ok", "ok", "create", "ok", "ok"]],
+    ["retention changed", {}, { ...inSync, hub: { ...hub, messageRetentionInDays: 7 } }, ["ok", "update", "ok", "ok", "ok"]],
     // Event Hubs cannot change a hub's partitions: known at plan time, never attempted.
-    ["partitions changed", { ...inSync, hub: { ...hub, partitionCount: 2 } }, ["ok", "blocked", "ok", "ok"]],
-  ])("%s", async (_name, observed, expected) => {
-    expect(actions(telemetryStep.plan(telemetryStep.desired(await planInput()), observed))).toEqual(expected);
+    ["partitions changed", {}, { ...inSync, hub: { ...hub, partitionCount: 2 } }, ["ok", "blocked", "ok", "ok", "ok"]],
+    // The sink's own group, so that aeg validate (no epoch) may read beside it: drift when missing.
+    ["the sink's consumer group missing", {}, groupMissing, ["ok", "ok", "ok", "ok", "create"]],
+    ["a configured group of another name", { sinkConsumerGroup: "sink-2" }, groupMissing, ["ok", "ok", "ok", "ok", "create"]],
+    // Basic has only $Default; nothing to make, and the sink reads $Default.
+    ["Basic: nothing to make", { sku: "Basic" }, groupMissing, ["ok", "ok", "ok", "ok", "skipped"]],
+    ["$Default configured: nothing to make", { sinkConsumerGroup: "$Default" }, groupMissing, ["ok", "ok", "ok", "ok", "skipped"]],
+  ])("%s", async (_name, t, observed, expected) => {
+    const config = telemetry(t);
+    const live = { ...observed, namespace: observed.namespace && { ...observed.namespace, sku: { name: config.telemetry.sku } } };
+    expect(actions(telemetryStep.plan(telemetryStep.desired(await planInput({ config })), live))).toEqual(expected);
+  });
+
+  it("creates the configured consumer group under the hub, after the hub and nothing else", async () => {
+    const fresh = telemetryStep.plan(telemetryStep.desired(await planInput({ config: telemetry({ sinkConsumerGroup: "sink-2" }) })), { assignments: [] });
+    const resource = `namespaces/${SAMPLE.namespace}/eventhubs/${SAMPLE.eventHub}`;
+    expect(fresh[4]).toMatchObject({ resource: `${resource}/consumergroups/sink-2`, after: [resource], op: { kind: "consumer-group", namespace: SAMPLE.namespace, hub: SAMPLE.eventHub, name: "sink-2" }, seen: "absent" });
+  });
+
+  it("on Basic, the note says the sink reads $Default and validate cannot read beside it", async () => {
+    const changes = telemetryStep.plan(telemetryStep.desired(await planInput({ config: telemetry({ sku: "Basic" }) })), groupMissing);
+    expect(changes[4]).toMatchObject({ action: "skipped", resource: expect.stringMatching(/consumergroups\/\$Default$/), note: expect.stringMatching(/Basic tier has only \$Default.*aeg validate cannot read/) });
+    expect(changes[4]!.op).toBeUndefined();
   });
 
   it("a changed partition count is blocked with exit 2, naming the field and what to do", async () => {
