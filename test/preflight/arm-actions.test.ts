@@ -47,6 +47,7 @@ describe("requiredArmActions", () => {
       ["telemetry", "Microsoft.EventHub/namespaces/eventhubs/write", NS],
       ["telemetry", "Microsoft.Authorization/roleAssignments/write", HUB],
       ["telemetry", "Microsoft.ApiManagement/service/loggers/write", SERVICE],
+      ["telemetry", "Microsoft.EventHub/namespaces/eventhubs/consumergroups/write", HUB],
       ["fragments", "Microsoft.ApiManagement/service/policyFragments/write", SERVICE],
       ["api", "Microsoft.ApiManagement/service/apis/write", SERVICE],
       ["api", "Microsoft.ApiManagement/service/apis/operations/write", SERVICE],
