@@ -84,6 +84,15 @@ export interface EhNamespace {
   createdAt: string;
   updatedAt: string;
   eventHubs: Record<string, ChildRecord>;
+  /** Consumer groups made through ARM, per hub (both keys lower-cased); `$Default` is implicit. */
+  consumerGroups?: Record<string, Record<string, ConsumerGroupRecord>>;
+}
+
+export interface ConsumerGroupRecord {
+  name: string;
+  createdAt: string;
+  updatedAt: string;
+  userMetadata?: string;
 }
 
 export interface RoleAssignmentRecord {

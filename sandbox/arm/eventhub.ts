@@ -1,12 +1,17 @@
-// Microsoft.EventHub: namespaces (an LRO through Azure-AsyncOperation, count-based) and event hubs.
+// Microsoft.EventHub: namespaces (an LRO through Azure-AsyncOperation, count-based), event hubs
+// and their consumer groups.
 import { randomUUID } from "node:crypto";
 import { json, type Req } from "../http.js";
-import type { EhNamespace, ChildRecord } from "../store.js";
+import type { EhNamespace, ChildRecord, ConsumerGroupRecord } from "../store.js";
+import { consumerGroupsOf, DEFAULT_GROUP, findConsumerGroup } from "../eventhubs/consumerGroups.js";
 import { body, fail, key, newOperation, pollCountBased, props, requireResourceGroup, resourceNotFound, retryAfter, type ArmContext, type ArmRouter } from "./common.js";
 
 const EVENTHUB_API = "2026-01-01";
 const NS = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.EventHub/namespaces/{ns}";
 const NS_NAME = /^[a-zA-Z][a-zA-Z0-9-]{4,48}[a-zA-Z0-9]$/;
+// Consumer group names: 1-50 (the spec's consumerGroupName); letters, digits, '.', '-', '_', a
+// letter or digit first and last ("Naming rules and restrictions for Azure resources").
+const CG_NAME = /^[a-zA-Z0-9](?:[a-zA-Z0-9._-]{0,48}[a-zA-Z0-9])?$/;
 
 export function registerEventHub(r: ArmRouter, ctx: ArmContext): void {
   const s = ctx.state;
@@ -173,7 +178,61 @@ export function registerEventHub(r: ArmRouter, ctx: ArmContext): void {
     const k = req.params["hub"]!.toLowerCase();
     if (!ns.eventHubs[k]) return { status: 204 };
     delete ns.eventHubs[k];
+    delete ns.consumerGroups?.[k]; // its groups go with it
     ctx.events?.forget(ns.name, req.params["hub"]!); // a hub re-created under this name starts empty
+    return { status: 200 };
+  }, tag);
+
+  // --- Consumer groups ---
+  const CG = `${NS}/eventhubs/{hub}/consumergroups`;
+  const renderGroup = (ns: EhNamespace, hub: ChildRecord, g: ConsumerGroupRecord) => ({
+    id: `${nsId(ns)}/eventhubs/${hub.name}/consumergroups/${g.name}`,
+    name: g.name,
+    type: "Microsoft.EventHub/Namespaces/EventHubs/ConsumerGroups",
+    location: ns.location,
+    properties: { createdAt: g.createdAt, updatedAt: g.updatedAt, ...(g.userMetadata !== undefined ? { userMetadata: g.userMetadata } : {}) },
+  });
+  const findGroup = (ns: EhNamespace, hub: ChildRecord, name: string) =>
+    findConsumerGroup(ns, hub.name, name) ?? resourceNotFound("Microsoft.EventHub/namespaces/eventhubs/consumergroups", `${ns.name}/${hub.name}/${name}`, ns.resourceGroup);
+  r.add("GET", CG, (req) => {
+    const ns = findNs(req);
+    const hub = findHub(ns, req.params["hub"]!);
+    return json(200, { value: consumerGroupsOf(ns, hub.name)!.map((g) => renderGroup(ns, hub, g)) });
+  }, tag);
+  r.add("GET", `${CG}/{cg}`, (req) => {
+    const ns = findNs(req);
+    const hub = findHub(ns, req.params["hub"]!);
+    return json(200, renderGroup(ns, hub, findGroup(ns, hub, req.params["cg"]!)));
+  }, tag);
+  r.add("PUT", `${CG}/{cg}`, (req) => {
+    const ns = findNs(req);
+    const hub = findHub(ns, req.params["hub"]!);
+    const name = req.params["cg"]!;
+    // Basic has $Default only, and Event Hubs refuses any consumer-group write there with this
+    // message (learn.microsoft.com/azure/event-hubs/resource-manager-exceptions, "Error code: Bad
+    // Request"; quoted in hashicorp/terraform-provider-azurerm#17575).
+    if (ns.sku["name"] === "Basic") fail(400, "BadRequest", `The operation can't be done on entity type 'ConsumerGroup' because the namespace '${ns.name}' is using 'Basic' tier.`);
+    if (!CG_NAME.test(name) && name !== DEFAULT_GROUP) fail(400, "BadRequest", `The specified consumer group name '${name}' is invalid: use 1-50 letters, digits, periods, hyphens and underscores, starting and ending with a letter or digit.`);
+    const p = props(body(req));
+    const userMetadata = typeof p["userMetadata"] === "string" ? p["userMetadata"] : undefined;
+    if (userMetadata !== undefined && userMetadata.length > 1024) fail(400, "BadRequest", "The userMetadata of a consumer group holds at most 1024 characters.");
+    const existing = findConsumerGroup(ns, hub.name, name);
+    if (existing?.name === DEFAULT_GROUP) return json(200, renderGroup(ns, hub, existing)); // implicit: nothing to store
+    const now = new Date().toISOString();
+    const g: ConsumerGroupRecord = { name: existing?.name ?? name, createdAt: existing?.createdAt ?? now, updatedAt: now, ...(userMetadata !== undefined ? { userMetadata } : {}) };
+    const groups = ((ns.consumerGroups ??= {})[hub.name.toLowerCase()] ??= {});
+    groups[name.toLowerCase()] = g;
+    return json(200, renderGroup(ns, hub, g));
+  }, tag);
+  r.add("DELETE", `${CG}/{cg}`, (req) => {
+    const ns = findNs(req);
+    const hub = findHub(ns, req.params["hub"]!);
+    const name = req.params["cg"]!;
+    // Sandbox wording: Event Hubs keeps $Default for as long as the hub lives.
+    if (name.toLowerCase() === DEFAULT_GROUP.toLowerCase()) fail(400, "BadRequest", `The consumer group '${DEFAULT_GROUP}' is the hub's default and cannot be deleted.`);
+    const groups = ns.consumerGroups?.[hub.name.toLowerCase()];
+    if (!groups?.[name.toLowerCase()]) return { status: 204 };
+    delete groups[name.toLowerCase()];
     return { status: 200 };
   }, tag);
 }

@@ -4,6 +4,7 @@
 // `<hub>/ConsumerGroups/<cg>/Partitions/<id>` with a selector filter. Two listeners: TLS with the
 // sandbox certificate (the real endpoint's transport) and plain AMQP (the emulator's, for
 // `UseDevelopmentEmulator=true` connection strings). Links and claims are connection state only;
+// a receiver needs a consumer group the hub has (made through ARM; `$Default` always), and
 // receivers' epochs (owner levels) are enforced per consumer group and partition (epochs.ts).
 import type { AddressInfo, Server } from "node:net";
 import rhea, { type Connection, type EventContext, type Receiver, type Sender } from "rhea";
@@ -12,6 +13,7 @@ import type { EventStore, StoredEvent } from "./store.js";
 import { allows, checkToken, entityPathOf, hostOf, unauthorizedDescription, type AuthContext, type Claim, type Right } from "./amqpAuth.js";
 import { decodeTransfer, isAfter, parseSelector, selectorOf, toAmqpMessage } from "./amqpMessages.js";
 import { handleManagement, type MgmtReply } from "./amqpManagement.js";
+import { findConsumerGroup } from "./consumerGroups.js";
 import { Epochs, epochOf } from "./epochs.js";
 
 export interface EventHubsAmqpOptions {
@@ -240,10 +242,13 @@ export class EventHubsAmqp {
     if (!this.authorized(ctx.connection, target.ns, target.hub, path.toLowerCase(), "listen")) {
       return link.close({ condition: "amqp:unauthorized-access", description: unauthorizedDescription("listen", `sb://${target.ns.name}.servicebus.windows.net/${path}`) });
     }
+    const group = findConsumerGroup(target.ns, target.hub, m[2]!);
+    // Event Hubs names the missing group by its internal path: '<ns>:eventhub:<hub>~<id>|<group>'.
+    if (!group) return link.close({ condition: "amqp:not-found", description: `The messaging entity '${target.ns.name}:eventhub:${target.hub}~32766|${m[2]}' could not be found. To know more visit https://aka.ms/sbResourceMgrExceptions.` });
     const start = parseSelector(selectorOf(attach?.source?.filter));
     if (!start) return link.close({ condition: "amqp:not-implemented", description: "The selector filter is not supported by the sandbox." });
-    const scope = `${target.ns.name}/${target.hub}/${m[2]}/${m[3]}`.toLowerCase();
-    const refused = this.epochs.admit(scope, link, epochOf(attach?.properties), `partition ${m[3]} of consumer group '${m[2]}'`);
+    const scope = `${target.ns.name}/${target.hub}/${group.name}/${m[3]}`.toLowerCase();
+    const refused = this.epochs.admit(scope, link, epochOf(attach?.properties), `partition ${m[3]} of consumer group '${group.name}'`);
     if (refused) return link.close(refused);
     const release = () => this.epochs.release(scope, link);
     link.on("sender_close", release);

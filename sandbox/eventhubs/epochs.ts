@@ -1,14 +1,11 @@
-// Receiver epochs (the SDKs' "owner level"), per consumer group and partition: a receiver
-// attaching with epoch e displaces every receiver with an epoch ≤ e; one with a lower epoch than a
-// receiver already reading is refused; both with `amqp:link:stolen`, which the SDKs read as
-// ReceiverDisconnectedError. Their event processors attach with epoch 0, so the instance that
-// claims a partition stops the one that read it before: that is how a partition changes hands.
-//
-// Not modelled (yet): Event Hubs also refuses a receiver without an epoch beside one with an epoch,
-// and displaces receivers without one when one with an epoch attaches. aeg validate reads
-// validation.consumerGroup ($Default) without an epoch while aeg sink reads --consumer-group
-// ($Default) with one, so in Azure the two conflict; enforcing it here would fail validation beside
-// a running sink until they default to different consumer groups (see the sandbox README).
+// Receiver epochs (the SDKs' "owner level"), per consumer group and partition, as Event Hubs
+// enforces them: a receiver attaching with epoch e displaces every receiver with an epoch ≤ e and
+// every receiver without one; one with a lower epoch than a receiver already reading is refused,
+// and so is one without an epoch while any receiver with an epoch reads ("non-epoch receiver is not
+// allowed"). All with `amqp:link:stolen`, which the SDKs read as ReceiverDisconnectedError. Their
+// event processors attach with epoch 0, so the instance that claims a partition stops the one that
+// read it before: that is how a partition changes hands. It is also why aeg sink (an event
+// processor) and aeg validate (no epoch) need consumer groups of their own.
 
 export interface LinkLike {
   is_open(): boolean;
@@ -39,13 +36,16 @@ export class Epochs {
    */
   admit(scope: string, link: LinkLike, epoch: number | undefined, what: string): { condition: string; description: string } | undefined {
     const readers = this.live(scope);
+    const epochs = [...readers].flatMap((r) => (r.epoch === undefined ? [] : [r.epoch]));
+    const top = Math.max(-Infinity, ...epochs);
+    if (epoch === undefined && epochs.length > 0) {
+      return { condition: "amqp:link:stolen", description: `A receiver with epoch '${top}' reads ${what}, and so non-epoch receiver is not allowed. Attach with an epoch, or read another consumer group.` };
+    }
     if (epoch !== undefined) {
-      const top = Math.max(-Infinity, ...[...readers].map((r) => r.epoch ?? -Infinity));
       if (epoch < top) return { condition: "amqp:link:stolen", description: `A receiver with the higher epoch '${top}' reads ${what}; this receiver's epoch is '${epoch}'.` };
       for (const r of [...readers]) {
-        if (r.epoch === undefined) continue;
         readers.delete(r);
-        r.link.close({ condition: "amqp:link:stolen", description: `A new receiver with epoch '${epoch}' attached to ${what}, so this receiver with epoch '${r.epoch}' is disconnected.` });
+        r.link.close({ condition: "amqp:link:stolen", description: `A new receiver with epoch '${epoch}' attached to ${what}, so this receiver ${r.epoch === undefined ? "without an epoch" : `with epoch '${r.epoch}'`} is disconnected.` });
       }
     }
     readers.add({ link, epoch });

@@ -391,6 +391,46 @@ describe("Event Hubs", () => {
   });
 });
 
+describe("Event Hubs consumer groups", () => {
+  test("$Default always exists; a group is created, read, listed and deleted, shaped as the spec says", async () => {
+    const dflt = await c.eventHub.consumerGroups.get(RG, "aeg-ns-test", "decisions", "$Default");
+    expect(dflt).toMatchObject({ name: "$Default", type: "Microsoft.EventHub/Namespaces/EventHubs/ConsumerGroups", location: LOCATION });
+    const made = await c.eventHub.consumerGroups.createOrUpdate(RG, "aeg-ns-test", "decisions", "aeg-sink", { userMetadata: "aeg sink" });
+    expect(made).toMatchObject({ name: "aeg-sink", userMetadata: "aeg sink", id: expect.stringMatching(/\/namespaces\/aeg-ns-test\/eventhubs\/decisions\/consumergroups\/aeg-sink$/) });
+    expect(made.createdAt).toBeInstanceOf(Date);
+    // A second PUT keeps it (and its creation time): aeg setup re-runs without error.
+    const again = await c.eventHub.consumerGroups.createOrUpdate(RG, "aeg-ns-test", "decisions", "AEG-SINK", {});
+    expect([again.name, again.createdAt?.toISOString()]).toEqual(["aeg-sink", made.createdAt?.toISOString()]);
+    const names = [];
+    for await (const g of c.eventHub.consumerGroups.listByEventHub(RG, "aeg-ns-test", "decisions")) names.push(g.name);
+    expect(names).toEqual(["$Default", "aeg-sink"]);
+    expect((await restError(c.eventHub.consumerGroups.get(RG, "aeg-ns-test", "decisions", "nope"))).code).toBe("ResourceNotFound");
+    expect((await restError(c.eventHub.consumerGroups.get(RG, "aeg-ns-test", "no-hub", "$Default"))).statusCode).toBe(404);
+    expect((await restError(c.eventHub.consumerGroups.delete(RG, "aeg-ns-test", "decisions", "$Default"))).statusCode).toBe(400);
+    await c.eventHub.consumerGroups.delete(RG, "aeg-ns-test", "decisions", "aeg-sink");
+    expect((await restError(c.eventHub.consumerGroups.get(RG, "aeg-ns-test", "decisions", "aeg-sink"))).statusCode).toBe(404);
+  });
+
+  test("a Basic namespace has only $Default: creating another is 400 as Event Hubs answers", async () => {
+    await c.eventHub.namespaces.createOrUpdate(RG, "aeg-ns-basic", { location: LOCATION, sku: { name: "Basic", tier: "Basic", capacity: 1 } }, FAST);
+    await c.eventHub.eventHubs.createOrUpdate(RG, "aeg-ns-basic", "decisions", { partitionCount: 1 });
+    const err = await restError(c.eventHub.consumerGroups.createOrUpdate(RG, "aeg-ns-basic", "decisions", "aeg-sink", {}));
+    expect([err.statusCode, err.code]).toEqual([400, "BadRequest"]);
+    expect(err.message).toBe("The operation can't be done on entity type 'ConsumerGroup' because the namespace 'aeg-ns-basic' is using 'Basic' tier.");
+    const names = [];
+    for await (const g of c.eventHub.consumerGroups.listByEventHub(RG, "aeg-ns-basic", "decisions")) names.push(g.name);
+    expect(names).toEqual(["$Default"]);
+    await c.eventHub.namespaces.delete(RG, "aeg-ns-basic", FAST);
+  });
+
+  test("the reader app may read consumer groups but not create one (403 naming consumergroups/write)", async () => {
+    expect((await reader.eventHub.consumerGroups.get(RG, "aeg-ns-test", "decisions", "$Default")).name).toBe("$Default");
+    const err = await restError(reader.eventHub.consumerGroups.createOrUpdate(RG, "aeg-ns-test", "decisions", "reader-group", {}));
+    expect([err.statusCode, err.code]).toEqual([403, "AuthorizationFailed"]);
+    expect(err.message).toContain("'Microsoft.EventHub/namespaces/eventhubs/consumergroups/write'");
+  });
+});
+
 describe("role assignments", () => {
   const scope = () => `/subscriptions/${sb.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.EventHub/namespaces/aeg-ns-test`;
   const roleDefinitionId = () => `/subscriptions/${sb.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${DATA_SENDER}`;
