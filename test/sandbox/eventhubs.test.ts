@@ -36,8 +36,8 @@ function producer(cred: TokenCredential = credential(sb)): EventHubProducerClien
   open.push(p);
   return p;
 }
-function consumer(cred: TokenCredential = credential(sb)): EventHubConsumerClient {
-  const c = new EventHubConsumerClient("$Default", FQNS, HUB, cred, { customEndpointAddress: sb.eventHubs, ...NO_RETRY });
+function consumer(cred: TokenCredential = credential(sb), group = "$Default"): EventHubConsumerClient {
+  const c = new EventHubConsumerClient(group, FQNS, HUB, cred, { customEndpointAddress: sb.eventHubs, ...NO_RETRY });
   open.push(c);
   return c;
 }
@@ -81,6 +81,7 @@ beforeAll(async () => {
   await c.resources.resourceGroups.createOrUpdate(RG, { location: "westeurope" });
   await c.eventHub.namespaces.beginCreateOrUpdateAndWait(RG, NS, { location: "West Europe", sku: { name: "Standard", tier: "Standard", capacity: 1 } }, FAST);
   await c.eventHub.eventHubs.createOrUpdate(RG, NS, HUB, { partitionCount: 2 });
+  await c.eventHub.consumerGroups.createOrUpdate(RG, NS, HUB, "aeg-sink", {});
   // An APIM identity with Data Sender only: the gateway's logger sends as it, and it may not receive.
   const svc = await c.apim.apiManagementService.beginCreateOrUpdateAndWait(
     RG,
@@ -205,7 +206,7 @@ describe("Event Hubs AMQP with Entra tokens", () => {
     open.push(p);
     expect((await p.getEventHubProperties()).partitionIds).toEqual(["0", "1"]);
     await p.sendBatch([{ body: { via: "sas" } }], { partitionId: "1" });
-    const c = new EventHubConsumerClient("any-group", cs, NO_RETRY);
+    const c = new EventHubConsumerClient("aeg-sink", cs, NO_RETRY);
     open.push(c);
     const sub = collect(c, earliestEventPosition);
     await until(async () => sub.events.some((e) => e.body?.via === "sas"));
@@ -242,6 +243,53 @@ describe("Event Hubs AMQP with Entra tokens", () => {
     const lost = await until(async () => first.got.errors[0]);
     expect(lost.code).toBe("ReceiverDisconnectedError");
     await Promise.all([first.sub.close(), second.sub.close()]);
+  });
+
+  test("a consumer group the hub does not have is refused (amqp:not-found, MessagingEntityNotFoundError); one made through ARM reads", async () => {
+    const missing = collect(consumer(credential(sb), "no-such-group"), earliestEventPosition);
+    const err = (await until(async () => missing.errors[0])) as Error & { code?: string };
+    expect(err.code).toBe("MessagingEntityNotFoundError");
+    expect(err.message).toMatch(new RegExp(`^The messaging entity '${NS}:eventhub:${HUB}~\\d+\\|no-such-group' could not be found`));
+    expect(missing.events).toEqual([]);
+    await missing.sub.close();
+    const made = collect(consumer(credential(sb), "AEG-SINK"), earliestEventPosition); // names are case-insensitive
+    await until(async () => made.events.length > 0);
+    expect(made.errors).toEqual([]);
+    await made.sub.close();
+  });
+
+  test("without an epoch: refused beside an epoch receiver, disconnected when one attaches; another group is not affected", async () => {
+    const read = (c: EventHubConsumerClient, ownerLevel?: number) => {
+      const got = { events: 0, errors: [] as Array<Error & { code?: string }> };
+      const sub = c.subscribe("1", { processEvents: async (b) => void (got.events += b.length), processError: async (e) => void got.errors.push(e) }, { startPosition: earliestEventPosition, maxWaitTimeInSeconds: 1, ...(ownerLevel === undefined ? {} : { ownerLevel }) });
+      return { got, sub };
+    };
+    // A reader without an epoch (aeg validate) reads until an epoch reader (aeg sink) attaches.
+    const plain = read(consumer());
+    await until(async () => plain.got.events > 0);
+    const owner = read(consumer(), 1);
+    await until(async () => owner.got.events > 0);
+    const lost = await until(async () => plain.got.errors[0]);
+    expect(lost.code).toBe("ReceiverDisconnectedError");
+    expect(lost.message).toContain("without an epoch is disconnected");
+    await plain.sub.close();
+    // While it reads, a reader without an epoch is refused on that group ...
+    const refused = read(consumer());
+    const err = await until(async () => refused.got.errors[0]);
+    expect(err.code).toBe("ReceiverDisconnectedError");
+    expect(err.message).toContain("non-epoch receiver is not allowed");
+    expect(refused.got.events).toBe(0);
+    await refused.sub.close();
+    // ... and welcome on another one, beside it.
+    const other = read(consumer(credential(sb), "aeg-sink"));
+    await until(async () => other.got.events > 0);
+    expect([other.got.errors, owner.got.errors]).toEqual([[], []]);
+    await Promise.all([owner.sub.close(), other.sub.close()]);
+    // Once the epoch reader has gone, readers without one are welcome again.
+    const after = read(consumer());
+    await until(async () => after.got.events > 0);
+    expect(after.got.errors).toEqual([]);
+    await after.sub.close();
   });
 
   test("a restart keeps the events, the ports and the SAS key", async () => {
