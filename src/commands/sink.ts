@@ -17,6 +17,7 @@ import { exitWhenStopped } from "../sink/exit-guard.js";
 import { DecisionSink, type SinkSummary } from "../sink/sink.js";
 import { DecisionLogWriter } from "../sink/writer.js";
 import { eventHubAddress } from "../azure/eventhubs.js";
+import { DEFAULT_SINK_CONSUMER_GROUP, sinkConsumerGroup } from "../config/schema.js";
 
 type SinkResult = CommandResult & { environment: string } & SinkSummary;
 
@@ -28,7 +29,9 @@ Runs until SIGINT or SIGTERM (then writes what it has read, checkpoints and exit
 
 To run several instances, give them one --checkpoint-store, a blob container: checkpoints and partition ownership live there, the instances share the hub's partitions through Event Hubs' load balancing, and those of an instance that dies go to the others once its claims expire (30 s). The sink's identity needs ${CHECKPOINT_ROLE} on the container (or its storage account).
 
-Exit codes: 0 stopped cleanly or drained (poison events included, they are counted), 1 unexpected error, 2 usage or configuration (the table or its key is missing, another sink holds the directory, no such container), 3 authentication or permission (Event Hubs Data Receiver, Dataverse privileges, ${CHECKPOINT_ROLE}).`;
+It reads its own consumer group (telemetry.sinkConsumerGroup, made by aeg setup), because Event Hubs refuses readers without an epoch, such as aeg validate, on a group an event processor reads.
+
+Exit codes: 0 stopped cleanly or drained (poison events included, they are counted), 1 unexpected error, 2 usage or configuration (the table or its key is missing, the consumer group is missing, another sink holds the directory, no such container), 3 authentication or permission (Event Hubs Data Receiver, Dataverse privileges, ${CHECKPOINT_ROLE}).`;
   static override examples = ["<%= config.bin %> sink --env prod", "<%= config.bin %> sink --once --json", "<%= config.bin %> sink --checkpoint-store https://<account>.blob.core.windows.net/aeg-sink-checkpoints"];
 
   static override flags = {
@@ -39,7 +42,7 @@ Exit codes: 0 stopped cleanly or drained (poison events included, they are count
       description: `a blob container URL for checkpoints and partition ownership, shared by any number of sink instances (the identity needs ${CHECKPOINT_ROLE} on it)`,
       exclusive: ["checkpoint-dir"],
     }),
-    "consumer-group": Flags.string({ description: "Event Hubs consumer group", default: "$Default" }),
+    "consumer-group": Flags.string({ description: `Event Hubs consumer group (default: telemetry.sinkConsumerGroup, ${DEFAULT_SINK_CONSUMER_GROUP} unless set; $Default on the Basic tier), which aeg setup creates` }),
     "batch-size": Flags.integer({ description: "rows per UpsertMultiple (or $batch) request", default: 1000, min: 1, max: 1000 }),
     "max-parallel": Flags.integer({ description: "most write requests at once (default: Dataverse's x-ms-dop-hint); split the hint between sinks sharing one identity", min: 1 }),
     "flush-ms": Flags.integer({ description: "longest a read row waits before its batch is sent", default: 1000, min: 10 }),
@@ -72,7 +75,8 @@ Exit codes: 0 stopped cleanly or drained (poison events included, they are count
         where = dir;
       }
 
-      const source = { ...eventHubAddress(config, cloud), consumerGroup: flags["consumer-group"] };
+      const named = flags["consumer-group"];
+      const source = { ...eventHubAddress(config, cloud), consumerGroup: named ?? sinkConsumerGroup(config.telemetry), consumerGroupFrom: named ? "--consumer-group" : "telemetry.sinkConsumerGroup" };
       const writer = new DecisionLogWriter(dataverse, { baseDelayMs: 1000, maxTransientAttempts: 6, maxParallel: flags["max-parallel"], log, sleep: (ms) => sleep(ms) });
       const owner = ownerId();
       const loadBalancing = shared ? sharedLoadBalancing() : SINGLE_INSTANCE;

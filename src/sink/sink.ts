@@ -1,6 +1,6 @@
 import type { TokenCredential } from "@azure/core-auth";
 import { earliestEventPosition, EventHubConsumerClient, type CheckpointStore, type LoadBalancingOptions, type PartitionContext, type ReceivedEventData, type Subscription } from "@azure/event-hubs";
-import { PermissionError, UserError } from "../errors.js";
+import { ExitCode, PermissionError, UserError } from "../errors.js";
 import { toDecisionRow, type DecisionRow } from "./record.js";
 import type { DecisionLogWriter, WriteMode } from "./writer.js";
 
@@ -8,6 +8,8 @@ export interface SinkSource {
   fullyQualifiedNamespace: string;
   eventHub: string;
   consumerGroup: string;
+  /** Where the group was named (`--consumer-group` or `telemetry.sinkConsumerGroup`), for errors. */
+  consumerGroupFrom?: string;
   customEndpointAddress?: string;
 }
 
@@ -121,6 +123,8 @@ export class DecisionSink {
           // The checkpoint store's refusals (role missing, no container) stop the sink with their exit code.
           if (err instanceof UserError) this.fail(err);
           else if (isUnauthorized(err)) this.fail(eventHubsPermission(err));
+          // A partition's receiver: the hub is there (its partitions were listed), so the group is not.
+          else if (isEntityNotFound(err) && context.partitionId) this.fail(missingConsumerGroup(this.source));
           else this.opts.log(`event hub${context.partitionId ? ` partition ${context.partitionId}` : ""}: ${err.message}`);
         },
       },
@@ -246,6 +250,19 @@ export class DecisionSink {
 function isUnauthorized(err: unknown): boolean {
   const e = err as { code?: string; name?: string; message?: string };
   return e.code === "UnauthorizedError" || e.name === "UnauthorizedError" || /\bunauthori[sz]ed\b|status 401/i.test(e.message ?? "");
+}
+
+function isEntityNotFound(err: unknown): boolean {
+  return (err as { code?: string }).code === "MessagingEntityNotFoundError";
+}
+
+function missingConsumerGroup(source: SinkSource): UserError {
+  const from = source.consumerGroupFrom ?? "--consumer-group";
+  return new UserError(
+    `${from}: event hub '${source.eventHub}' has no consumer group '${source.consumerGroup}'`,
+    ExitCode.usage,
+    from === "--consumer-group" ? "Pass a group the hub has, or set it as telemetry.sinkConsumerGroup and run aeg setup to create it." : "Run aeg setup to create it.",
+  );
 }
 
 function eventHubsPermission(err: unknown): PermissionError {

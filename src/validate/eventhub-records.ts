@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { TokenCredential } from "@azure/core-auth";
 import { EventHubConsumerClient, type Subscription } from "@azure/event-hubs";
+import { ExitCode, UserError } from "../errors.js";
 import type { DecisionRecordSource } from "./run.js";
 
 export interface EventHubTarget {
@@ -22,6 +23,8 @@ export class EventHubRecords implements DecisionRecordSource {
   private readonly client: EventHubConsumerClient;
   private readonly subscription: Subscription;
   private lastError: Error | undefined;
+  /** Event Hubs refused the group itself: no record can come, so collect stops at once. */
+  private refused: UserError | undefined;
   private waiters: Array<() => void> = [];
 
   constructor(target: EventHubTarget, credential: TokenCredential, since: Date) {
@@ -35,8 +38,9 @@ export class EventHubRecords implements DecisionRecordSource {
           for (const event of events) this.add(event.body);
           this.wake();
         },
-        processError: async (err) => {
+        processError: async (err, context) => {
           this.lastError = err;
+          this.refused ??= refusal(err, target, context.partitionId);
           this.wake();
         },
       },
@@ -64,7 +68,7 @@ export class EventHubRecords implements DecisionRecordSource {
 
   async collect(correlationIds: string[], deadlineMs: number): Promise<Map<string, Array<Record<string, unknown>>>> {
     const until = Date.now() + deadlineMs;
-    while (correlationIds.some((id) => !this.seen.has(id)) && Date.now() < until) {
+    while (!this.refused && correlationIds.some((id) => !this.seen.has(id)) && Date.now() < until) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.min(1000, Math.max(0, until - Date.now())));
         this.waiters.push(() => {
@@ -73,6 +77,7 @@ export class EventHubRecords implements DecisionRecordSource {
         });
       });
     }
+    if (this.refused) throw this.refused;
     // A duplicate would arrive right behind the first: give it a moment before judging "exactly one".
     await sleep(Math.min(1500, deadlineMs / 10));
     if (correlationIds.every((id) => !this.seen.has(id)) && this.lastError) throw this.lastError;
@@ -83,4 +88,23 @@ export class EventHubRecords implements DecisionRecordSource {
     await this.subscription.close();
     await this.client.close();
   }
+}
+
+/**
+ * The group-level refusals, as one line naming the field. Validate reads without an epoch, so a
+ * disconnect can only come from an epoch reader (an event processor such as aeg sink) on its group;
+ * a receiver's "not found" once the partitions are known means the group is missing.
+ */
+function refusal(err: Error & { code?: string }, target: EventHubTarget, partitionId: string): UserError | undefined {
+  if (err.code === "ReceiverDisconnectedError") {
+    return new UserError(
+      `validation.consumerGroup: Event Hubs refuses validate on '${target.consumerGroup}' while an event processor (aeg sink?) reads it with an epoch`,
+      ExitCode.usage,
+      "Give validate another consumer group than the sink's (telemetry.sinkConsumerGroup or aeg sink --consumer-group).",
+    );
+  }
+  if (err.code === "MessagingEntityNotFoundError" && partitionId) {
+    return new UserError(`validation.consumerGroup: event hub '${target.eventHub}' has no consumer group '${target.consumerGroup}'`, ExitCode.usage, "Create it on the hub, or use $Default.");
+  }
+  return undefined;
 }

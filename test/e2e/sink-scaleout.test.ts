@@ -107,11 +107,13 @@ beforeAll(async () => {
   c.dataverse.decisionLog = { enabled: true };
   config = path.join(tenant.cwd, "decision-log.yaml");
   await writeFile(config, stringify(c));
-  // Only what the sink reads and writes: the hub (four partitions) and the table with its key.
+  // Only what the sink reads and writes: the hub (four partitions) with the sink's consumer group
+  // (setup's, by default aeg-sink), and the table with its key.
   const arm = clients(tenant.sandbox);
   await arm.resources.resourceGroups.createOrUpdate(RG, { location: "westeurope" });
   await arm.eventHub.namespaces.beginCreateOrUpdateAndWait(RG, NS, { location: "westeurope", sku: { name: "Standard", tier: "Standard", capacity: 1 } }, FAST);
   await arm.eventHub.eventHubs.createOrUpdate(RG, NS, HUB, { partitionCount: PARTITIONS.length });
+  await arm.eventHub.consumerGroups.createOrUpdate(RG, NS, HUB, "aeg-sink", {});
   await dv("POST", "/EntityDefinitions", tableBody());
   for (const col of DECISION_LOG_COLUMNS.filter((x) => !x.primaryName)) await dv("POST", "/EntityDefinitions(LogicalName='fsi_aegdecisionlog')/Attributes", attributeBody(col));
   await dv("POST", "/EntityDefinitions(LogicalName='fsi_aegdecisionlog')/Keys", keyBody());

@@ -242,6 +242,39 @@ describe("aeg sink", () => {
     expect(await new Promise((resolve) => child.once("close", resolve))).toBe(0);
   });
 
+  it("a consumer group the hub does not have stops the sink with exit 2, naming where it was set; doctor reports it missing", async () => {
+    const exits = async (args: string[]) => {
+      const child = spawnAeg(args, { cwd: tenant.cwd });
+      let stderr = "";
+      child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+      const closed = new Promise<number | null>((resolve) => child.once("close", resolve));
+      try {
+        // Without --once the sink would run for ever: it must stop by itself, and soon.
+        await waitFor(() => (child.exitCode ?? undefined), "the sink to stop by itself", 30_000);
+        return { code: await closed, stderr };
+      } finally {
+        if (child.exitCode === null) child.kill("SIGKILL");
+      }
+    };
+    const flag = await exits(sinkArgs("--consumer-group", "not-made"));
+    expect(flag.code, flag.stderr).toBe(2);
+    expect(flag.stderr).toMatch(/--consumer-group: event hub 'aeg-decisions' has no consumer group 'not-made'/);
+
+    const c = parse(await readFile(config, "utf8")) as Record<string, any>;
+    const unmade = path.join(tenant.cwd, "unmade-group.yaml");
+    await writeFile(unmade, stringify({ ...c, telemetry: { ...c.telemetry, sinkConsumerGroup: "not-made-yet" } }));
+    const configured = await exits(["sink", "--config", unmade, "--checkpoint-dir", path.join(tenant.cwd, "unmade-checkpoints")]);
+    expect(configured.code, configured.stderr).toBe(2);
+    expect(configured.stderr).toMatch(/telemetry\.sinkConsumerGroup: event hub 'aeg-decisions' has no consumer group 'not-made-yet'/);
+    expect(configured.stderr).toMatch(/Run aeg setup to create it/);
+    expect(configured.stderr).not.toMatch(/unexpected error|^\s+at /m);
+
+    const doctor = await runAeg(["doctor", "--config", unmade, "--json"], { cwd: tenant.cwd });
+    expect(doctor.code, doctor.stdout).toBe(4);
+    const telemetry = (JSON.parse(doctor.stdout) as { steps: Array<{ id: string; changes: Array<{ action: string; resource: string }> }> }).steps.find((st) => st.id === "telemetry")!;
+    expect(telemetry.changes.filter((ch) => ch.action !== "ok")).toEqual([expect.objectContaining({ action: "create", resource: `namespaces/ehns-aeg-sandbox/eventhubs/${HUB}/consumergroups/not-made-yet` })]);
+  });
+
   it("a --checkpoint-dir that is a file is a usage error naming it (exit 2)", async () => {
     const notADir = path.join(tenant.cwd, "checkpoints-file");
     await writeFile(notADir, "");

@@ -7,7 +7,7 @@ import { XMLParser } from "fast-xml-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { assertTrafficConformsToSpecs } from "../support/fidelity.js";
-import { runAeg, spawnAeg, testTenant, type TestTenant } from "../support/cli.js";
+import { runAeg, spawnAeg, testTenant, waitFor, type TestTenant } from "../support/cli.js";
 
 const RG = "rg-aeg-sandbox";
 const SVC = "apim-aeg-sandbox";
@@ -126,5 +126,40 @@ describe("with the decision log on", () => {
       sink.kill("SIGTERM");
     }
     expect(await sinkExit).toBe(0);
+  });
+
+  it("with a sink reading (epoch) on its default group validate passes beside it; a sink on validate's group makes validate exit 2 naming validation.consumerGroup", async () => {
+    const withLog = path.join(tenant.cwd, "decision-log.yaml");
+    const run = (...args: string[]) => runAeg([...args, "--config", withLog], { cwd: tenant.cwd });
+    /** A sink that has attached to every partition, so its epoch is in force before validate reads. */
+    const reading = async (...extra: string[]) => {
+      const child = spawnAeg(["sink", "--config", withLog, ...extra], { cwd: tenant.cwd });
+      let stderr = "";
+      child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+      const exit = new Promise<number | null>((resolve) => child.on("close", resolve));
+      await waitFor(() => (new Set([...stderr.matchAll(/partition (\d+): reading/g)].map((m) => m[1])).size === 4 ? true : undefined), "the sink to read every partition");
+      return { exit, stderr: () => stderr, stop: () => (child.kill("SIGTERM"), exit) };
+    };
+
+    const own = await reading();
+    try {
+      expect(own.stderr()).toMatch(/\(aeg-sink\)/);
+      const beside = await run("validate", "--ci");
+      expect(beside.code, beside.stdout + beside.stderr).toBe(0);
+    } finally {
+      expect(await own.stop(), own.stderr()).toBe(0);
+    }
+
+    // Validate's own group ($Default) taken by a sink with an epoch: Event Hubs refuses validate.
+    const onDefault = await reading("--consumer-group", "$Default", "--checkpoint-dir", path.join(tenant.cwd, "sink-on-default"));
+    try {
+      const refused = await run("validate", "--ci");
+      expect(refused.code, refused.stdout + refused.stderr).toBe(2);
+      expect(refused.stderr).toMatch(/validation\.consumerGroup: Event Hubs refuses validate on '\$Default' while an event processor \(aeg sink\?\) reads it with an epoch/);
+      expect(refused.stderr).toMatch(/another consumer group than the sink's/);
+      expect(refused.stderr).not.toMatch(/unexpected error|^\s+at /m);
+    } finally {
+      expect(await onDefault.stop(), onDefault.stderr()).toBe(0);
+    }
   });
 });
