@@ -100,7 +100,7 @@ function refusal(err: Error & { code?: string }, target: EventHubTarget, partiti
     return new UserError(
       `validation.consumerGroup: Event Hubs refuses validate on '${target.consumerGroup}' while an event processor (aeg sink?) reads it with an epoch`,
       ExitCode.usage,
-      "Give validate another consumer group than the sink's (telemetry.sinkConsumerGroup or aeg sink --consumer-group).",
+      "Give validate another consumer group than the sink's (telemetry.sinkConsumerGroup or aeg sink --consumer-group); on the Basic tier, which has only $Default, stop the sink to validate.",
     );
   }
   if (err.code === "MessagingEntityNotFoundError" && partitionId) {

@@ -25,7 +25,7 @@ import {
 
 type Point = { on: "arm" | "dataverse" | "graph"; writes: number } | { on: "apim-polls"; polls: number };
 
-/** Setup writes 34 times to ARM, 19 to Dataverse and twice to Graph (decision log and fallback on). */
+/** Setup writes 35 times to ARM (the sink's consumer group included), 19 to Dataverse and twice to Graph (decision log and fallback on). */
 const ALL_POINTS: Point[] = [
   { on: "arm", writes: 1 }, // resource group
   { on: "arm", writes: 2 }, // the APIM create was accepted

@@ -28,9 +28,9 @@ describe("aeg setup against a sandbox tenant", () => {
     expect(run.code).toBe(0);
     const out = json(run.stdout);
     expect(out.status).toBe("applied");
-    // What the plan counted is what apply wrote: 37 resources on a fresh tenant.
-    expect(out.changes).toEqual({ planned: 37, applied: 37 });
-    expect(out.steps.flatMap((s) => s.changes).filter((c) => ["create", "update", "delete"].includes(c.action))).toHaveLength(37);
+    // What the plan counted is what apply wrote: 38 resources (the sink's consumer group among them) on a fresh tenant.
+    expect(out.changes).toEqual({ planned: 38, applied: 38 });
+    expect(out.steps.flatMap((s) => s.changes).filter((c) => ["create", "update", "delete"].includes(c.action))).toHaveLength(38);
     expect(Object.fromEntries(out.steps.map((s) => [s.id, s.status]))).toEqual({
       "resource-group": "created",
       apim: "created",
