@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import { json, type Reply, type Req } from "../http.js";
 import type { ApimService, ApiRecord, ChildRecord, PolicyRecord } from "../store.js";
 import { APIM_API, findService, serviceId } from "./apim.js";
+import { checkNamedValueRoom, checkOperationRoom, checkPolicySize } from "./apimLimits.js";
 import {
   body,
   checkIfMatch,
@@ -62,6 +63,7 @@ async function savePolicy(ctx: ArmContext, svc: ApimService, value: unknown, for
   const fmt = (format ?? "xml") as string;
   if (fmt === "xml-link" || fmt === "rawxml-link") validationError([{ target: "format", message: `The sandbox cannot fetch policies by link ('${fmt}'); send the content inline.` }]);
   if (fmt !== "xml" && fmt !== "rawxml") validationError([{ target: "format", message: `Format '${fmt}' is not supported.` }]);
+  checkPolicySize(svc, value, kind);
   let tree: PElement;
   try {
     tree = parsePolicy(value, fmt);
@@ -147,6 +149,7 @@ export function registerApimEntities(r: ArmRouter, ctx: ArmContext): void {
     checkId(id, ENTITY_ID, 256, "namedValueId");
     const existing = svc.namedValues[id.toLowerCase()];
     checkIfMatch(req, existing?.etag, false);
+    if (!existing) checkNamedValueRoom(svc);
     const p = props(body(req));
     const displayName = stringProp(p, "displayName");
     if (!displayName) validationError([{ target: "displayName", message: "'displayName' is required." }]);
@@ -335,6 +338,7 @@ export function registerApimEntities(r: ArmRouter, ctx: ArmContext): void {
     checkId(id, /^[^*#&+:<>?]+$/, 80, "operationId");
     const existing = a.operations[id.toLowerCase()];
     checkIfMatch(req, existing?.etag, false);
+    if (!existing) checkOperationRoom(svc, a.name);
     const p = props(body(req));
     const errors: { target: string; message: string }[] = [];
     for (const f of ["displayName", "method", "urlTemplate"]) if (typeof p[f] !== "string" || !p[f]) errors.push({ target: f, message: `'${f}' is required.` });
@@ -475,6 +479,7 @@ function eventHubCredentials(svc: ApimService, creds: Record<string, unknown>, e
     const previous = JSON.stringify((existing?.properties["credentials"] as object | undefined) ?? {}).match(/Logger-Credentials-[0-9a-f]{24}/)?.[0];
     const dn = previous ?? `Logger-Credentials-${randomBytes(12).toString("hex")}`;
     const nvKey = dn.toLowerCase();
+    if (!svc.namedValues[nvKey]) checkNamedValueRoom(svc);
     svc.namedValues[nvKey] = { name: svc.namedValues[nvKey]?.name ?? dn, etag: newEtag(), properties: { displayName: dn, value: cs, secret: true } };
     return { connectionString: `{{${dn}}}` };
   }

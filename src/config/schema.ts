@@ -69,8 +69,8 @@ const gateway = z
     audiences: z.array(rule.audience(), { error: "a list of audiences" }).min(1, { error: "at least one audience" }).max(2, { error: "at most two audiences (App ID URI and client id)" }),
     policyVersion: rule.policyVersion(),
     channel: z.enum(["custom-web", "direct-line"], { error: "custom-web or direct-line" }),
-    // ARM: ApiIdParameter, 1-80.
-    apiId: rule.apimEntityId(80).default("aeg-gateway"),
+    // ARM: ApiIdParameter, 1-80, less the "-<n>" of the APIs agents spread over (steps/api-shards.ts).
+    apiId: rule.apimEntityId(76).default("aeg-gateway"),
     // ARM: ApiContractProperties.displayName, 1-300.
     apiDisplayName: text(300).default("Agent Eligibility Gateway"),
     apiPath: rule.apiPath(),

@@ -56,6 +56,7 @@ export const ARM_WRITES = {
   },
   api: {
     api: [write(`${APIM}/apis/write`, "APIM instance")],
+    "delete-api": [write(`${APIM}/apis/delete`, "APIM instance")],
     operation: [write(`${APIM}/apis/operations/write`, "APIM instance")],
     "delete-operation": [write(`${APIM}/apis/operations/delete`, "APIM instance")],
     "api-policy": [write(`${APIM}/apis/policies/write`, "APIM instance")],

@@ -10,6 +10,7 @@ import { DECISION_LOG_LOGICAL_NAME } from "../dataverse/decision-log-table.js";
 import { desiredPrivileges, policyEntitySets } from "../dataverse/role-privileges.js";
 import { POLICY_FORMAT } from "../policy/format.js";
 import { FRAGMENT_IDS, includedFragments, loadTemplates } from "../policy/templates.js";
+import { listShardApis } from "../steps/api-shards.js";
 import { FALLBACK_PERMISSIONS } from "../steps/graph-grant.js";
 import { EVENT_HUBS_DATA_SENDER } from "../steps/telemetry.js";
 import { checksDecisionLog } from "../validate/gateway.js";
@@ -104,14 +105,17 @@ interface PolicyDocument {
  */
 async function readPolicyDocuments(session: Session, serviceId: string): Promise<PolicyDocument[]> {
   const { config, arm } = session;
-  const apiPath = `${serviceId}/apis/${encodeURIComponent(config.gateway.apiId)}`;
-  const operations: string[] = [];
-  for await (const op of arm.apim.apiOperation.listByApi(config.resourceGroup, config.apim.name, config.gateway.apiId)) if (op.name) operations.push(op.name);
-  const api = await readPolicy(session, `${apiPath}/policies/policy`);
-  const perOperation = await Promise.all(operations.sort().map((op) => readPolicy(session, `${apiPath}/operations/${encodeURIComponent(op)}/policies/policy`)));
   const docs: PolicyDocument[] = [];
-  if (api) docs.push({ ...api, kind: "api", label: config.gateway.apiId });
-  perOperation.forEach((doc, i) => doc && docs.push({ ...doc, kind: "operation", label: operations[i]! }));
+  // Every API aeg's agents are spread over (steps/api-shards.ts), in order.
+  for (const { shard } of await listShardApis(arm.apim, config)) {
+    const apiPath = `${serviceId}/apis/${encodeURIComponent(shard.apiId)}`;
+    const operations: string[] = [];
+    for await (const op of arm.apim.apiOperation.listByApi(config.resourceGroup, config.apim.name, shard.apiId)) if (op.name) operations.push(op.name);
+    const api = await readPolicy(session, `${apiPath}/policies/policy`);
+    const perOperation = await Promise.all(operations.sort().map((op) => readPolicy(session, `${apiPath}/operations/${encodeURIComponent(op)}/policies/policy`)));
+    if (api) docs.push({ ...api, kind: "api", label: shard.apiId });
+    perOperation.forEach((doc, i) => doc && docs.push({ ...doc, kind: "operation", label: shard.index === 1 ? operations[i]! : `${shard.apiId}/${operations[i]!}` }));
+  }
   // aeg's fragments, and any fragment a document includes, followed until no new id appears.
   const wanted = [...new Set<string>([...FRAGMENT_IDS, ...docs.flatMap((d) => includedFragments(d.value))])];
   const fragments: PolicyDocument[] = [];

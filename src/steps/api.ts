@@ -2,20 +2,31 @@ import type { ApiContract, OperationContract } from "@azure/arm-apimanagement";
 import { createPipelineRequest, RestError } from "@azure/core-rest-pipeline";
 import { orMissing } from "../azure/errors.js";
 import type { Config } from "../config/schema.js";
-import { inSync, ordered, seen, type Change } from "../engine/change.js";
+import { blocked, inSync, ordered, seen, type Change } from "../engine/change.js";
 import { diffFields } from "../engine/plan.js";
 import { defineStep, type RunContext } from "../engine/step.js";
 import { agentSlug } from "../policy/agent-slug.js";
 import { POLICY_FORMAT } from "../policy/format.js";
 import { policyChange, type StoredPolicy } from "../policy/policy-change.js";
 import { renderOperationPolicy } from "../policy/templates.js";
+import { ExitCode } from "../errors.js";
+import { APIM_LIMITS, oversizedPolicy, type ApimSku } from "./apim-limits.js";
 import { apimReady } from "./apim-state.js";
+import { placeOperations, shardIndexOf, shardOf, type ApiShard } from "./api-shards.js";
 
-interface ApiObserved {
+/** What one of aeg's APIs holds. */
+interface ShardObserved {
   api?: ApiContract & { eTag?: string };
   operations: Map<string, OperationContract>;
   apiPolicy?: StoredPolicy;
   operationPolicies: Map<string, StoredPolicy>;
+}
+
+interface ApiObserved {
+  /** aeg's APIs by shard index (api-shards.ts); the first is `gateway.apiId`. */
+  shards: Map<number, ShardObserved>;
+  /** Operations of the instance's other APIs: they count against the instance's limit. */
+  otherOperations: number;
 }
 
 interface DesiredOperation {
@@ -37,21 +48,23 @@ interface ApiBody {
 
 interface DesiredApi {
   ready: boolean;
-  apiId: string;
-  body: ApiBody;
+  gateway: Pick<Config["gateway"], "apiId" | "apiPath" | "apiDisplayName">;
+  serviceUrl: string;
   operations: Array<DesiredOperation & { policy: string }>;
   apiPolicy: string;
+  sku: ApimSku;
 }
 
 type OperationBody = { displayName: string; method: string; urlTemplate: string; description: string };
 
 /** `ifMatch`: the ETag an update was planned against; APIM answers 412 if the entity changed since. */
 type ApiOp =
-  | { kind: "api"; body: ApiBody; ifMatch?: string }
-  | { kind: "operation"; id: string; body: OperationBody }
-  | { kind: "delete-operation"; id: string }
-  | { kind: "api-policy"; value: string; ifMatch?: string }
-  | { kind: "operation-policy"; id: string; value: string; ifMatch?: string };
+  | { kind: "api"; apiId: string; body: ApiBody; ifMatch?: string }
+  | { kind: "delete-api"; apiId: string }
+  | { kind: "operation"; apiId: string; id: string; body: OperationBody }
+  | { kind: "delete-operation"; apiId: string; id: string }
+  | { kind: "api-policy"; apiId: string; value: string; ifMatch?: string }
+  | { kind: "operation-policy"; apiId: string; id: string; value: string; ifMatch?: string };
 
 /** One operation per agent: the operation, not the caller, decides which agent a request is for. */
 function desiredOperations(config: Config): DesiredOperation[] {
@@ -61,7 +74,12 @@ function desiredOperations(config: Config): DesiredOperation[] {
   });
 }
 
-/** Seed step 4: the API, its operations, and the inbound/outbound/on-error wiring. */
+const emptyShard = (): ShardObserved => ({ operations: new Map(), operationPolicies: new Map() });
+
+/**
+ * Seed step 4: the API, its operations, and the inbound/outbound/on-error wiring. Past the
+ * operations one API holds, the agents go on in more APIs with the same policy (api-shards.ts).
+ */
 export const apiStep = defineStep<DesiredApi, ApiObserved, ApiOp>({
   id: "api",
   title: "API, operations and policy wiring",
@@ -71,85 +89,151 @@ export const apiStep = defineStep<DesiredApi, ApiObserved, ApiOp>({
     const { gateway } = input.config;
     return {
       ready: apimReady(input),
-      apiId: gateway.apiId,
-      // Callers authenticate with Entra tokens, checked by the policy: no APIM subscription keys.
-      body: { displayName: gateway.apiDisplayName, path: gateway.apiPath, serviceUrl: gateway.backendUrl, protocols: ["https"], subscriptionRequired: false },
+      gateway: { apiId: gateway.apiId, apiPath: gateway.apiPath, apiDisplayName: gateway.apiDisplayName },
+      serviceUrl: gateway.backendUrl,
       operations: desiredOperations(input.config).map((op) => ({ ...op, policy: renderOperationPolicy(input.templates, { slug: op.slug }) })),
       apiPolicy: input.templates.apiPolicy,
+      sku: input.config.apim.sku,
     };
   },
 
   async observe(ctx, desired) {
-    const observed: ApiObserved = { operations: new Map(), operationPolicies: new Map() };
+    const observed: ApiObserved = { shards: new Map(), otherOperations: 0 };
     if (!desired.ready) return observed;
     const { resourceGroup, apim } = ctx.config;
     const client = ctx.clients.apim;
-    observed.api = await orMissing(client.api.get(resourceGroup, apim.name, desired.apiId));
-    if (!observed.api) return observed;
-    for await (const op of client.apiOperation.listByApi(resourceGroup, apim.name, desired.apiId)) {
-      if (op.name) observed.operations.set(op.name, op);
+    const shards: number[] = [];
+    const others: string[] = [];
+    for await (const api of client.api.listByService(resourceGroup, apim.name)) {
+      // A revision other than the current one is listed as `id;rev=n`: it counts as its API.
+      if (!api.name || api.name.includes(";")) continue;
+      const index = shardIndexOf(desired.gateway, api.name);
+      if (index === undefined) others.push(api.name);
+      else shards.push(index);
     }
-    const [apiPolicy] = await Promise.all([
-      readApiPolicy(ctx, desired.apiId),
-      eachAtMost(READS_AT_ONCE, [...observed.operations.keys()], async (opId) => {
-        const policy = await orMissing(client.apiOperationPolicy.get(resourceGroup, apim.name, desired.apiId, opId, "policy", { format: POLICY_FORMAT }));
-        if (policy?.value !== undefined) observed.operationPolicies.set(opId, { value: policy.value, ...(policy.eTag ? { etag: policy.eTag } : {}) });
-      }),
-    ]);
-    observed.apiPolicy = apiPolicy;
+    const counts = await Promise.all(others.map(async (apiId) => {
+      let n = 0;
+      for await (const _ of client.apiOperation.listByApi(resourceGroup, apim.name, apiId)) n++;
+      return n;
+    }));
+    observed.otherOperations = counts.reduce((a, b) => a + b, 0);
+    for (const index of shards.sort((a, b) => a - b)) observed.shards.set(index, await observeShard(ctx, shardOf(desired.gateway, index).apiId));
     return observed;
   },
 
   plan(desired, observed) {
-    const { apiId } = desired;
-    const api = `apis/${apiId}`;
-    const wanted = new Set(desired.operations.map((o) => o.id));
-    // APIM locks an API while any write under it runs (and briefly after): one at a time under
-    // the API's lock, the API first, each operation before its policy (README, "Concurrency").
-    const underApi = (after: string[] = []) => ({ after: [api, ...after], lock: api });
-    return [
-      ordered({ ...apiChange(desired, observed.api), seen: seen(observed.api) }, { after: [], lock: api }),
-      ...desired.operations.map((op) => ordered({ ...operationChange(apiId, op, observed.operations.get(op.id)), seen: seen(observed.operations.get(op.id)) }, underApi())),
-      // Operations aeg did not ask for would let a caller reach the backend past the per-agent wiring.
-      ...[...observed.operations.keys()]
-        .filter((id) => !wanted.has(id))
-        .map((id): Change<ApiOp> =>
-          ordered({ action: "delete", resource: `${api}/operations/${id}`, fields: [], apimWrite: true, op: { kind: "delete-operation", id }, seen: seen(observed.operations.get(id)) }, underApi()),
-        ),
-      ordered(policyChange<Extract<ApiOp, { kind: "api-policy" }>>(`${api}/policies/policy`, desired.apiPolicy, observed.apiPolicy, { kind: "api-policy", value: desired.apiPolicy }), underApi()),
-      ...desired.operations.map((op) =>
-        ordered(
-          policyChange<Extract<ApiOp, { kind: "operation-policy" }>>(`${api}/operations/${op.id}/policies/policy`, op.policy, observed.operationPolicies.get(op.id), { kind: "operation-policy", id: op.id, value: op.policy }),
-          underApi([`${api}/operations/${op.id}`]),
-        ),
-      ),
-    ];
+    const limits = APIM_LIMITS[desired.sku];
+    const live = new Map<string, number[]>();
+    for (const [index, shard] of observed.shards) for (const id of shard.operations.keys()) live.set(id, [...(live.get(id) ?? []), index]);
+    const placed = placeOperations(desired.operations.map((o) => o.id), live, limits.operationsPerApi);
+    const used = new Set([1, ...placed.values()]);
+    const indexes = [...new Set([...used, ...observed.shards.keys()])].sort((a, b) => a - b);
+    const changes: Change<ApiOp>[] = [];
+    const total = observed.otherOperations + desired.operations.length;
+    if (total > limits.operations) {
+      const fit = Math.max(0, limits.operations - observed.otherOperations);
+      changes.push(blocked(
+        "apis",
+        `agents: ${desired.operations.length} agents need as many operations${observed.otherOperations ? ` beside the ${observed.otherOperations} of the instance's other APIs` : ""}; the ${desired.sku} tier of API Management holds ${limits.operations} per instance: at most ${fit} agents fit`,
+        ExitCode.usage,
+        `Configure at most ${fit} agents, or choose an apim.sku that holds more (Basic: ${APIM_LIMITS.Basic.operations}; Standard: ${APIM_LIMITS.Standard.operations}).`,
+      ));
+    }
+    for (const index of indexes) {
+      const shard = shardOf(desired.gateway, index);
+      const here = observed.shards.get(index) ?? emptyShard();
+      if (!used.has(index)) {
+        // Every agent it served is gone: the API goes with its operations and policies.
+        changes.push({ action: "delete", resource: `apis/${shard.apiId}`, fields: [{ field: "path", from: shard.path, to: null }], apimWrite: true, op: { kind: "delete-api", apiId: shard.apiId }, seen: seen(here.api) });
+        continue;
+      }
+      changes.push(...shardChanges(desired, shard, here, desired.operations.filter((o) => placed.get(o.id) === index)));
+    }
+    return changes;
   },
 
   async apply(ctx, { op }) {
-    const { resourceGroup, apim, gateway } = ctx.config;
+    const { resourceGroup, apim } = ctx.config;
     const client = ctx.clients.apim;
     switch (op.kind) {
       case "api":
-        await client.api.beginCreateOrUpdateAndWait(resourceGroup, apim.name, gateway.apiId, op.body, { updateIntervalInMs: ctx.pollIntervalMs, ...(op.ifMatch ? { ifMatch: op.ifMatch } : {}) });
+        await client.api.beginCreateOrUpdateAndWait(resourceGroup, apim.name, op.apiId, op.body, { updateIntervalInMs: ctx.pollIntervalMs, ...(op.ifMatch ? { ifMatch: op.ifMatch } : {}) });
+        return;
+      case "delete-api":
+        await client.api.beginDeleteAndWait(resourceGroup, apim.name, op.apiId, "*", { deleteRevisions: true, updateIntervalInMs: ctx.pollIntervalMs });
         return;
       case "operation":
-        await client.apiOperation.createOrUpdate(resourceGroup, apim.name, gateway.apiId, op.id, op.body);
+        await client.apiOperation.createOrUpdate(resourceGroup, apim.name, op.apiId, op.id, op.body);
         return;
       case "delete-operation":
-        await client.apiOperation.delete(resourceGroup, apim.name, gateway.apiId, op.id, "*");
+        await client.apiOperation.delete(resourceGroup, apim.name, op.apiId, op.id, "*");
         return;
       case "api-policy":
-        await client.apiPolicy.createOrUpdate(resourceGroup, apim.name, gateway.apiId, "policy", { value: op.value, format: POLICY_FORMAT }, op.ifMatch ? { ifMatch: op.ifMatch } : {});
+        await client.apiPolicy.createOrUpdate(resourceGroup, apim.name, op.apiId, "policy", { value: op.value, format: POLICY_FORMAT }, op.ifMatch ? { ifMatch: op.ifMatch } : {});
         return;
       case "operation-policy":
-        await client.apiOperationPolicy.createOrUpdate(resourceGroup, apim.name, gateway.apiId, op.id, "policy", { value: op.value, format: POLICY_FORMAT }, op.ifMatch ? { ifMatch: op.ifMatch } : {});
+        await client.apiOperationPolicy.createOrUpdate(resourceGroup, apim.name, op.apiId, op.id, "policy", { value: op.value, format: POLICY_FORMAT }, op.ifMatch ? { ifMatch: op.ifMatch } : {});
         return;
     }
   },
 
-  outputs: (desired, observed) => ({ apiId: observed.api?.id, apiPath: desired.body.path }),
+  outputs: (desired, observed) => ({ apiId: observed.shards.get(1)?.api?.id, apiPath: desired.gateway.apiPath }),
 });
+
+/**
+ * The writes of one API. APIM locks an API while any write under it runs (and briefly after): one
+ * at a time under the API's lock, the API first, operations it no longer serves deleted before new
+ * ones take their room, each operation before its policy (README, "Concurrency").
+ */
+function shardChanges(desired: DesiredApi, shard: ApiShard, here: ShardObserved, operations: DesiredApi["operations"]): Change<ApiOp>[] {
+  const { apiId } = shard;
+  const api = `apis/${apiId}`;
+  const wanted = new Set(operations.map((o) => o.id));
+  const underApi = (after: string[] = []) => ({ after: [api, ...after], lock: api });
+  const body: ApiBody = { displayName: shard.displayName, path: shard.path, serviceUrl: desired.serviceUrl, protocols: ["https"], subscriptionRequired: false };
+  // Operations aeg did not ask for here would let a caller reach the backend past the per-agent wiring.
+  const deletions = [...here.operations.keys()]
+    .filter((id) => !wanted.has(id))
+    .map((id): Change<ApiOp> => ordered({ action: "delete", resource: `${api}/operations/${id}`, fields: [], apimWrite: true, op: { kind: "delete-operation", apiId, id }, seen: seen(here.operations.get(id)) }, underApi()));
+  const freed = deletions.map((d) => d.resource);
+  return [
+    ordered({ ...apiChange(apiId, body, here.api), seen: seen(here.api) }, { after: [], lock: api }),
+    ...deletions,
+    ...operations.map((op) => ordered({ ...operationChange(apiId, op, here.operations.get(op.id)), seen: seen(here.operations.get(op.id)) }, underApi(freed))),
+    ordered(sizedPolicyChange(`${api}/policies/policy`, desired.apiPolicy, here.apiPolicy, desired.sku, { kind: "api-policy", apiId, value: desired.apiPolicy }), underApi()),
+    ...operations.map((op) =>
+      ordered(
+        sizedPolicyChange(`${api}/operations/${op.id}/policies/policy`, op.policy, here.operationPolicies.get(op.id), desired.sku, { kind: "operation-policy", apiId, id: op.id, value: op.policy }),
+        underApi([`${api}/operations/${op.id}`]),
+      ),
+    ),
+  ];
+}
+
+/** A policy document's change, or blocked when APIM would refuse its size. */
+function sizedPolicyChange<Op extends Extract<ApiOp, { value: string }>>(resource: string, value: string, live: StoredPolicy | undefined, sku: ApimSku, op: Op): Change<ApiOp> {
+  return oversizedPolicy(resource, value, sku, "policy") ?? policyChange<Op>(resource, value, live, op);
+}
+
+async function observeShard(ctx: RunContext, apiId: string): Promise<ShardObserved> {
+  const { resourceGroup, apim } = ctx.config;
+  const client = ctx.clients.apim;
+  const observed = emptyShard();
+  observed.api = await orMissing(client.api.get(resourceGroup, apim.name, apiId));
+  if (!observed.api) return observed;
+  for await (const op of client.apiOperation.listByApi(resourceGroup, apim.name, apiId)) {
+    if (op.name) observed.operations.set(op.name, op);
+  }
+  const [apiPolicy] = await Promise.all([
+    readApiPolicy(ctx, apiId),
+    eachAtMost(READS_AT_ONCE, [...observed.operations.keys()], async (opId) => {
+      const policy = await orMissing(client.apiOperationPolicy.get(resourceGroup, apim.name, apiId, opId, "policy", { format: POLICY_FORMAT }));
+      if (policy?.value !== undefined) observed.operationPolicies.set(opId, { value: policy.value, ...(policy.eTag ? { etag: policy.eTag } : {}) });
+    }),
+  ]);
+  observed.apiPolicy = apiPolicy;
+  return observed;
+}
 
 /**
  * Operation policies read at once: hundreds of agents in one burst would open as many TLS
@@ -189,16 +273,16 @@ async function readApiPolicy(ctx: RunContext, apiId: string): Promise<StoredPoli
   return value === undefined ? undefined : { value, ...(etag ? { etag } : {}) };
 }
 
-function apiChange(desired: DesiredApi, live: ApiObserved["api"]): Change<ApiOp> {
-  const fields = diffFields({ ...desired.body }, live as Record<string, unknown> | undefined);
-  const resource = `apis/${desired.apiId}`;
+function apiChange(apiId: string, body: ApiBody, live: ShardObserved["api"]): Change<ApiOp> {
+  const fields = diffFields({ ...body }, live as Record<string, unknown> | undefined);
+  const resource = `apis/${apiId}`;
   if (live && fields.length === 0) return inSync(resource);
   return {
     action: live ? "update" : "create",
     resource,
-    fields: live ? fields : [{ field: "path", to: desired.body.path }, { field: "serviceUrl", to: desired.body.serviceUrl }],
+    fields: live ? fields : [{ field: "path", to: body.path }, { field: "serviceUrl", to: body.serviceUrl }],
     apimWrite: true,
-    op: { kind: "api", body: desired.body, ...(live?.eTag ? { ifMatch: live.eTag } : {}) },
+    op: { kind: "api", apiId, body, ...(live?.eTag ? { ifMatch: live.eTag } : {}) },
   };
 }
 
@@ -212,6 +296,6 @@ function operationChange(apiId: string, op: DesiredOperation, live: OperationCon
     resource,
     fields: live ? fields : [{ field: "urlTemplate", to: `${op.method} ${op.urlTemplate}` }],
     apimWrite: true,
-    op: { kind: "operation", id: op.id, body: { ...wanted, description: `Calls agent ${op.agentId}; the operation policy binds it, so no caller can choose another agent.` } },
+    op: { kind: "operation", apiId, id: op.id, body: { ...wanted, description: `Calls agent ${op.agentId}; the operation policy binds it, so no caller can choose another agent.` } },
   };
 }

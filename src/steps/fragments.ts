@@ -4,6 +4,7 @@ import { defineStep } from "../engine/step.js";
 import { POLICY_FORMAT } from "../policy/format.js";
 import { policyChange, type StoredPolicy } from "../policy/policy-change.js";
 import { FRAGMENT_IDS, includedFragments, type FragmentId } from "../policy/templates.js";
+import { oversizedPolicy, type ApimSku } from "./apim-limits.js";
 import { apimReady } from "./apim-state.js";
 
 const DESCRIPTIONS: Record<FragmentId, string> = {
@@ -20,7 +21,7 @@ interface DesiredFragment {
 /** Seed step 3: the policy fragments, uploaded from templates/ (format: see policy/format.ts). */
 type FragmentOp = DesiredFragment & { ifMatch?: string };
 
-export const fragmentsStep = defineStep<{ ready: boolean; fragments: DesiredFragment[] }, Map<string, StoredPolicy>, FragmentOp>({
+export const fragmentsStep = defineStep<{ ready: boolean; fragments: DesiredFragment[]; sku: ApimSku }, Map<string, StoredPolicy>, FragmentOp>({
   id: "fragments",
   title: "Policy fragments",
   // The fragments name named values and the logger: APIM rejects them until those exist.
@@ -29,6 +30,7 @@ export const fragmentsStep = defineStep<{ ready: boolean; fragments: DesiredFrag
   desired: (input) => ({
     ready: apimReady(input),
     fragments: FRAGMENT_IDS.map((id) => ({ id, value: input.templates.fragments[id], description: DESCRIPTIONS[id] })),
+    sku: input.config.apim.sku,
   }),
 
   async observe(ctx, desired) {
@@ -46,7 +48,7 @@ export const fragmentsStep = defineStep<{ ready: boolean; fragments: DesiredFrag
   // A fragment that includes another is written after it; the others side by side.
   plan: (desired, found) =>
     desired.fragments.map((fragment) =>
-      ordered(policyChange(`policyFragments/${fragment.id}`, fragment.value, found.get(fragment.id), fragment as FragmentOp), {
+      ordered(oversizedPolicy(`policyFragments/${fragment.id}`, fragment.value, desired.sku, "fragment") ?? policyChange(`policyFragments/${fragment.id}`, fragment.value, found.get(fragment.id), fragment as FragmentOp), {
         after: includedFragments(fragment.value).map((id) => `policyFragments/${id}`),
       }),
     ),

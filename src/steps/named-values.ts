@@ -1,8 +1,10 @@
 import type { NamedValueContract } from "@azure/arm-apimanagement";
 import { diffFields } from "../engine/plan.js";
-import { inSync, seen, type Change } from "../engine/change.js";
+import { blocked, inSync, seen, type Change } from "../engine/change.js";
 import { defineStep } from "../engine/step.js";
-import { desiredNamedValues } from "../policy/named-values.js";
+import { ExitCode } from "../errors.js";
+import { AEG_NAMED_VALUES, desiredNamedValues } from "../policy/named-values.js";
+import { APIM_LIMITS, agentsThatFit, type ApimSku } from "./apim-limits.js";
 import { apimReady } from "./apim-state.js";
 import { AEG_NAMED_VALUE_TAG } from "./ownership.js";
 
@@ -16,6 +18,10 @@ interface NamedValueBody {
 interface DesiredNamedValues {
   ready: boolean;
   values: Array<{ id: string; body: NamedValueBody }>;
+  sku: ApimSku;
+  agents: number;
+  /** A connection-string logger: APIM keeps the string in a named value of its own. */
+  loggerSecret: boolean;
 }
 
 type NamedValueOp = { id: string; body: NamedValueBody };
@@ -31,6 +37,9 @@ export const namedValuesStep = defineStep<DesiredNamedValues, Map<string, NamedV
   desired: (input) => ({
     ready: apimReady(input),
     values: desiredNamedValues(input.config, input.cloud).map(({ id, value }) => ({ id, body: { displayName: id, value, secret: false, tags: TAGS } })),
+    sku: input.config.apim.sku,
+    agents: input.config.agents.length,
+    loggerSecret: input.config.telemetry.connectionString !== undefined,
   }),
 
   async observe(ctx, desired) {
@@ -44,7 +53,8 @@ export const namedValuesStep = defineStep<DesiredNamedValues, Map<string, NamedV
   },
 
   plan(desired, found) {
-    return desired.values.map(({ id, body }): Change<NamedValueOp> => {
+    const full = beyondLimit(desired, found);
+    return [...(full ? [full] : []), ...desired.values.map(({ id, body }): Change<NamedValueOp> => {
       const live = found.get(id.toLowerCase());
       const resource = `namedValues/${id}`;
       const observed = live ? { displayName: live.displayName, value: live.value, secret: live.secret ?? false, tags: live.tags ?? [] } : undefined;
@@ -52,7 +62,7 @@ export const namedValuesStep = defineStep<DesiredNamedValues, Map<string, NamedV
       if (live && fields.length === 0) return inSync(resource, live);
       // Named values are independent of each other: APIM writes them side by side (APIOps does too).
       return { action: live ? "update" : "create", resource, fields: live ? fields : [{ field: "value", to: body.value }], apimWrite: true, after: [], op: { id, body }, seen: seen(live) };
-    });
+    })];
   },
 
   async apply(ctx, { op }) {
@@ -61,3 +71,26 @@ export const namedValuesStep = defineStep<DesiredNamedValues, Map<string, NamedV
 
   outputs: () => ({}),
 });
+
+/**
+ * The instance's named values after this run, against its tier's limit: values aeg does not use
+ * (someone else's, or those of agents no longer configured, which go only after the API stops
+ * naming them) still count while aeg's are written.
+ */
+function beyondLimit(desired: DesiredNamedValues, found: Map<string, NamedValueContract>): Change<never> | undefined {
+  const ours = new Set(desired.values.map((v) => v.id.toLowerCase()));
+  const others = [...found.keys()].filter((id) => !ours.has(id)).length;
+  const secretToCome = desired.loggerSecret && ![...found.keys()].some((id) => id.startsWith("logger-credentials-")) ? 1 : 0;
+  const limits = APIM_LIMITS[desired.sku];
+  const total = desired.values.length + others + secretToCome;
+  if (total <= limits.namedValues) return undefined;
+  const globals = desired.values.length - desired.agents * AEG_NAMED_VALUES.perAgentPrefixes.length;
+  const fit = agentsThatFit(limits, AEG_NAMED_VALUES.perAgentPrefixes.length, globals + secretToCome, { namedValues: others, operations: 0 });
+  return blocked(
+    "namedValues",
+    `agents: ${desired.agents} agents need ${desired.values.length} named values (${AEG_NAMED_VALUES.perAgentPrefixes.length} each and ${globals} shared)` +
+      `${others ? ` beside the ${others} already there` : ""}; the ${desired.sku} tier of API Management holds ${limits.namedValues} per instance: at most ${fit} agents fit`,
+    ExitCode.usage,
+    `Configure at most ${fit} agents${others ? ", delete named values no longer used" : ""}, or choose an apim.sku that holds more (Standard: ${APIM_LIMITS.Standard.namedValues}; Premium: ${APIM_LIMITS.Premium.namedValues}).`,
+  );
+}

@@ -7,6 +7,7 @@ import { ConfigError, ExitCode, UserError } from "../errors.js";
 import { agentSlug } from "../policy/agent-slug.js";
 import type { Session } from "../app/session.js";
 import type { Reporter } from "../render/reporters.js";
+import { operationPaths } from "../steps/api-shards.js";
 import { DecisionLogRows } from "./decision-log-rows.js";
 import { EventHubRecords } from "./eventhub-records.js";
 import { runValidation, type ScenarioResult } from "./run.js";
@@ -42,6 +43,12 @@ export async function validateGateway(session: Session, opts: { runId: string })
   });
   if (!service.gatewayUrl) throw new UserError(`apim: '${config.apim.name}' has no gateway URL yet (${service.provisioningState})`, ExitCode.usage, "Wait for setup to finish, then validate.");
 
+  // Each agent is served by the API its operation is in (steps/api-shards.ts).
+  const paths = await operationPaths(arm.apim, config);
+  const pathOf = (agentId: string) => {
+    const agent = agents.get(agentId)!;
+    return paths.get(agent.operationId ?? agentSlug(agent.id))?.path ?? config.gateway.apiPath;
+  };
   const tokens: TokenContext = {
     tenantId: config.tenantId,
     audiences: config.gateway.audiences,
@@ -57,7 +64,7 @@ export async function validateGateway(session: Session, opts: { runId: string })
   );
   try {
     const results = await runValidation(scenarios, {
-      url: (agentId) => `${service.gatewayUrl}/${config.gateway.apiPath}/${agentSlug(agents.get(agentId)!.id)}`,
+      url: (agentId) => `${service.gatewayUrl}/${pathOf(agentId)}/${agentSlug(agents.get(agentId)!.id)}`,
       token: (plan) => scenarioToken(plan, tokens),
       records,
       // When the sink writes decisions to Dataverse, each one must land there too.

@@ -23,7 +23,7 @@ const NOTHING_THERE: Record<string, unknown> = {
   "named-values": new Map(),
   telemetry: { assignments: [] },
   fragments: new Map(),
-  api: { operations: new Map(), operationPolicies: new Map() },
+  api: { shards: new Map(), otherOperations: 0 },
   "retired-agents": [],
 };
 

@@ -43,4 +43,24 @@ describe("step named-values", () => {
     expect(change).toMatchObject({ resource: "namedValues/aeg-channel", fields: [{ field: "value", from: "direct-line", to: "custom-web" }], apimWrite: true, after: [] });
     expect(change!.op).toEqual({ id: "aeg-channel", body: { displayName: "aeg-channel", value: "custom-web", secret: false, tags: ["aeg"] } });
   });
+
+  it("more named values than the tier holds: blocked before any write, with exit 2 and how many agents fit", async () => {
+    const config = sampleConfig((raw) => {
+      raw.agents = Array.from({ length: 2_495 }, (_, i) => ({ ...raw.agents[0], id: `agent-${i + 1}` }));
+    });
+    const desired = namedValuesStep.desired(await planInput({ config }));
+    // Four named values someone else made on the instance.
+    const found = new Map(["payroll-key", "crm-url", "erp-id", "hr-flag"].map((id) => [id, { name: id } as NamedValueContract]));
+    const [first] = namedValuesStep.plan(desired, found);
+    expect(first).toMatchObject({ action: "blocked", resource: "namedValues", exitCode: 2 });
+    expect(first!.note).toBe(
+      `agents: 2495 agents need ${2 * 2_495 + AEG_NAMED_VALUES.global.length} named values (2 each and ${AEG_NAMED_VALUES.global.length} shared) beside the 4 already there; the Developer tier of API Management holds 5000 per instance: at most 2490 agents fit`,
+    );
+    // The same agents fit a tier that holds more.
+    const standard = sampleConfig((raw) => {
+      raw.apim.sku = "Standard";
+      raw.agents = config.agents;
+    });
+    expect(namedValuesStep.plan(namedValuesStep.desired(await planInput({ config: standard })), found).some((c) => c.action === "blocked")).toBe(false);
+  });
 });

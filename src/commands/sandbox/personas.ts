@@ -5,6 +5,8 @@ import { DEFAULT_SANDBOX_DIR, sandboxEndpoints, sandboxPersonas, type SandboxPer
 import { readConfigFile, resolveConfig } from "../../config/load.js";
 import { sandboxSampleConfig } from "../../config/sandbox-sample.js";
 import { agentSlug } from "../../policy/agent-slug.js";
+import { APIM_LIMITS } from "../../steps/apim-limits.js";
+import { placeOperations, shardOf } from "../../steps/api-shards.js";
 
 interface PersonasResult extends CommandResult {
   running: boolean;
@@ -31,9 +33,12 @@ export default class SandboxPersonas extends AegCommand<PersonasResult> {
     // Only the gateway layout matters here; identity fields are the sandbox's own.
     const config = resolveConfig({ ...raw, subscriptionId: "00000000-0000-0000-0000-000000000000", tenantId: "00000000-0000-0000-0000-000000000000" });
     const [{ personas, agents: known }, endpoints] = await Promise.all([sandboxPersonas(), sandboxEndpoints(stateDir)]);
+    // Where a setup of this configuration puts each agent (more than 100 go on in further APIs).
+    const operationId = (agent: (typeof config.agents)[number]) => agent.operationId ?? agentSlug(agent.id);
+    const placed = placeOperations(config.agents.map(operationId), new Map(), APIM_LIMITS[config.apim.sku].operationsPerApi);
     const agents = config.agents.map((agent) => ({
       id: agent.id,
-      url: `${endpoints.gateway}/${config.apim.name}/${config.gateway.apiPath}/${agentSlug(agent.id)}`,
+      url: `${endpoints.gateway}/${config.apim.name}/${shardOf(config.gateway, placed.get(operationId(agent)) ?? 1).path}/${agentSlug(agent.id)}`,
       audienceGroupId: agent.audienceGroupId,
       riskLevel: known.find((k) => k.id === agent.id)?.riskLevel ?? null,
     }));

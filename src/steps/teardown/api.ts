@@ -1,47 +1,53 @@
 import type { ApiContract } from "@azure/arm-apimanagement";
-import { orMissing } from "../../azure/errors.js";
-import { inSync } from "../../engine/change.js";
+import { inSync, type Change } from "../../engine/change.js";
 import { defineStep } from "../../engine/step.js";
+import { listShardApis, shardOf } from "../api-shards.js";
 import { childrenReadable, leftToItsOwner, observeGateway, someoneElses, type GatewayObserved } from "./gateway.js";
 
 export interface ApiObserved {
   gateway: GatewayObserved;
-  api?: ApiContract;
-  operations: string[];
+  /** aeg's APIs (the configured one and those its agents spread over), each with its operations. */
+  apis: Array<{ apiId: string; api: ApiContract; operations: string[] }>;
 }
 
+type Names = { apiId: string; apiPath: string; apiDisplayName: string };
+
 /**
- * The API, and with it its operations and every policy on it: first among the instance's
- * children, because its policies name the fragments, the named values and the logger, and APIM
+ * aeg's APIs, and with each its operations and every policy on it: first among the instance's
+ * children, because their policies name the fragments, the named values and the logger, and APIM
  * refuses to delete what a policy still uses.
  */
-export const removeApiStep = defineStep<{ apiId: string }, ApiObserved, { apiId: string }>({
+export const removeApiStep = defineStep<Names, ApiObserved, { apiId: string }>({
   id: "remove-api",
   title: "API with its operations and policies",
   // After everything bound to the gateway identity: a run stopped by a missing Entra or Dataverse
   // role stops before the gateway itself is touched.
   needs: ["remove-graph-grant", "remove-dataverse-access", "remove-data-sender"],
 
-  desired: ({ config }) => ({ apiId: config.gateway.apiId }),
+  desired: ({ config }) => ({ apiId: config.gateway.apiId, apiPath: config.gateway.apiPath, apiDisplayName: config.gateway.apiDisplayName }),
 
-  async observe(ctx, { apiId }) {
+  async observe(ctx) {
     const gateway = await observeGateway(ctx);
-    if (!childrenReadable(gateway)) return { gateway, operations: [] };
+    if (!childrenReadable(gateway)) return { gateway, apis: [] };
     const { resourceGroup, apim } = ctx.config;
-    const api = await orMissing(ctx.clients.apim.api.get(resourceGroup, apim.name, apiId));
-    const operations: string[] = [];
-    if (api) for await (const op of ctx.clients.apim.apiOperation.listByApi(resourceGroup, apim.name, apiId)) if (op.name) operations.push(op.name);
-    return { gateway, ...(api ? { api } : {}), operations };
+    const apis = await Promise.all(
+      (await listShardApis(ctx.clients.apim, ctx.config)).map(async ({ shard, api }) => {
+        const operations: string[] = [];
+        for await (const op of ctx.clients.apim.apiOperation.listByApi(resourceGroup, apim.name, shard.apiId)) if (op.name) operations.push(op.name);
+        return { apiId: shard.apiId, api, operations };
+      }),
+    );
+    return { gateway, apis };
   },
 
-  plan({ apiId }, { gateway, api, operations }) {
-    const resource = `apis/${apiId}`;
-    if (someoneElses(gateway)) return [leftToItsOwner(resource)];
-    if (!api) return [inSync(resource)];
-    return [
-      {
+  plan(names, { gateway, apis }) {
+    const first = `apis/${shardOf(names, 1).apiId}`;
+    if (someoneElses(gateway)) return [leftToItsOwner(first)];
+    if (apis.length === 0) return [inSync(first)];
+    return apis.map(
+      ({ apiId, api, operations }): Change<{ apiId: string }> => ({
         action: "delete",
-        resource,
+        resource: `apis/${apiId}`,
         fields: [
           { field: "path", from: api.path, to: null },
           { field: "operations", from: operations, to: null },
@@ -49,8 +55,8 @@ export const removeApiStep = defineStep<{ apiId: string }, ApiObserved, { apiId:
         note: "with its operations, their policies and the API policy",
         apimWrite: true,
         op: { apiId },
-      },
-    ];
+      }),
+    );
   },
 
   async apply(ctx, { op }) {

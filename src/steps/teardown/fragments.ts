@@ -2,7 +2,9 @@ import { orMissing } from "../../azure/errors.js";
 import { blocked, inSync, type Change } from "../../engine/change.js";
 import { defineStep } from "../../engine/step.js";
 import { ExitCode } from "../../errors.js";
+import type { Config } from "../../config/schema.js";
 import { FRAGMENT_IDS } from "../../policy/templates.js";
+import { shardIndexOf } from "../api-shards.js";
 import { childrenReadable, leftToItsOwner, observeGateway, someoneElses, type GatewayObserved } from "./gateway.js";
 
 export interface FragmentsObserved {
@@ -12,24 +14,28 @@ export interface FragmentsObserved {
 }
 
 /** aeg's two policy fragments. One still included by a policy aeg does not remove blocks the run. */
-export const removeFragmentsStep = defineStep<{ apiId: string }, FragmentsObserved, { id: string }>({
+export const removeFragmentsStep = defineStep<Config["gateway"], FragmentsObserved, { id: string }>({
   id: "remove-fragments",
   title: "Policy fragments",
   needs: ["remove-api"],
 
-  desired: ({ config }) => ({ apiId: config.gateway.apiId }),
+  desired: ({ config }) => config.gateway,
 
-  async observe(ctx, { apiId }) {
+  async observe(ctx, gatewayNames) {
     const gateway = await observeGateway(ctx);
     if (!childrenReadable(gateway)) return { gateway, found: [] };
     const { resourceGroup, apim } = ctx.config;
     const client = ctx.clients.apim.policyFragment;
-    const ours = `/apis/${apiId.toLowerCase()}/`;
+    // References from aeg's own APIs go with them (remove-api runs first).
+    const ours = (ref: string) => {
+      const api = /\/apis\/([^/]+)\//i.exec(ref)?.[1];
+      return api !== undefined && shardIndexOf(gatewayNames, decodeURIComponent(api)) !== undefined;
+    };
     const found = await Promise.all(
       FRAGMENT_IDS.map(async (id) => {
         if (!(await orMissing(client.get(resourceGroup, apim.name, id)))) return undefined;
         const refs = await client.listReferences(resourceGroup, apim.name, id);
-        const usedBy = (refs.value ?? []).map((r) => r.id ?? "").filter((ref) => !ref.toLowerCase().includes(ours));
+        const usedBy = (refs.value ?? []).map((r) => r.id ?? "").filter((ref) => !ours(ref));
         return { id, usedBy };
       }),
     );

@@ -14,7 +14,7 @@ const EVERYTHING: Record<string, unknown> = {
   "remove-graph-grant": { gateway: OURS, assignments: [] },
   "remove-dataverse-access": { gateway: OURS, userRoles: [], otherHolders: [] },
   "remove-data-sender": { gateway: OURS, assignments: [{ name: "n", scope: `${NS}/eventhubs/${SAMPLE.eventHub}`, principalId: PRINCIPAL_ID }] },
-  "remove-api": { gateway: OURS, api: { path: "agents" }, operations: ["kb"] },
+  "remove-api": { gateway: OURS, apis: [{ apiId: "aeg-gateway", api: { path: "agents" }, operations: ["kb"] }] },
   "remove-fragments": { gateway: OURS, found: [{ id: "aeg-validate-jwt", usedBy: [] }] },
   "remove-named-values": { gateway: OURS, tagged: [{ name: "aeg-tenant-id", tags: ["aeg"] }] },
   "remove-logger": { gateway: OURS, logger: { loggerType: "azureEventHub" } },

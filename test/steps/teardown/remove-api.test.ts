@@ -5,15 +5,20 @@ import { OURS, THEIRS } from "./gateways.js";
 
 describe("step remove-api", () => {
   it.each([
-    ["the API goes, naming what goes with it", { gateway: OURS, api: { path: "agents" }, operations: ["kb", "hr"] }, [["delete", "apis/aeg-gateway"]]],
-    ["no API", { gateway: OURS, operations: [] }, []],
-    ["someone else's instance", { gateway: THEIRS, operations: [] }, [["skipped", "apis/aeg-gateway"]]],
+    ["the API goes, naming what goes with it", { gateway: OURS, apis: [{ apiId: "aeg-gateway", api: { path: "agents" }, operations: ["kb", "hr"] }] }, [["delete", "apis/aeg-gateway"]]],
+    [
+      "every API the agents were spread over goes",
+      { gateway: OURS, apis: [{ apiId: "aeg-gateway", api: { path: "agents" }, operations: ["kb"] }, { apiId: "aeg-gateway-2", api: { path: "agents-2" }, operations: ["hr"] }] },
+      [["delete", "apis/aeg-gateway"], ["delete", "apis/aeg-gateway-2"]],
+    ],
+    ["no API", { gateway: OURS, apis: [] }, []],
+    ["someone else's instance", { gateway: THEIRS, apis: [] }, [["skipped", "apis/aeg-gateway"]]],
   ])("%s", async (_name, observed, expected) => {
     expect(writes(step.plan(step.desired(await planInput()), observed as never))).toEqual(expected);
   });
 
   it("one write through the APIM queue; the operations are shown, not deleted one by one", async () => {
-    const [change] = step.plan(step.desired(await planInput()), { gateway: OURS, api: { path: "agents" }, operations: ["kb", "hr"] } as never);
+    const [change] = step.plan(step.desired(await planInput()), { gateway: OURS, apis: [{ apiId: "aeg-gateway", api: { path: "agents" }, operations: ["kb", "hr"] }] } as never);
     expect(change).toMatchObject({ apimWrite: true, op: { apiId: "aeg-gateway" }, fields: [{ field: "path", from: "agents", to: null }, { field: "operations", from: ["kb", "hr"], to: null }] });
   });
 });

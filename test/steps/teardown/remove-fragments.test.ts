@@ -24,4 +24,12 @@ describe("step remove-fragments", () => {
     const [change] = step.plan(step.desired(await planInput()), { gateway: OURS, found: [{ id: "aeg-validate-jwt", usedBy: [".../service/x/apis/payroll/policies/policy"] }] } as never);
     expect(change).toMatchObject({ action: "blocked", exitCode: 2, note: "still included by apis/payroll, which aeg did not make" });
   });
+
+  it("references from aeg's own APIs, the spread ones too, do not hold a fragment back", async () => {
+    // observe() filters them out; the same rule decides here which references are someone else's.
+    const { shardIndexOf } = await import("../../../src/steps/api-shards.js");
+    const gateway = (await planInput()).config.gateway;
+    expect(["aeg-gateway", "aeg-gateway-2", "AEG-GATEWAY-12"].map((id) => shardIndexOf(gateway, id))).toEqual([1, 2, 12]);
+    expect(["aeg-gateway-1", "aeg-gateway-02", "aeg-gateway-x", "payroll"].map((id) => shardIndexOf(gateway, id))).toEqual([undefined, undefined, undefined, undefined]);
+  });
 });
