@@ -190,6 +190,7 @@ function shardChanges(desired: DesiredApi, shard: ApiShard, here: ShardObserved,
   const api = `apis/${apiId}`;
   const wanted = new Set(operations.map((o) => o.id));
   const underApi = (after: string[] = []) => ({ after: [api, ...after], lock: api });
+  // Callers authenticate with Entra tokens, checked by the policy: no APIM subscription keys.
   const body: ApiBody = { displayName: shard.displayName, path: shard.path, serviceUrl: desired.serviceUrl, protocols: ["https"], subscriptionRequired: false };
   // Operations aeg did not ask for here would let a caller reach the backend past the per-agent wiring.
   const deletions = [...here.operations.keys()]
