@@ -2,8 +2,8 @@
  * Runs a step's writes concurrently, within what the service allows. The order is data on each
  * change, computed by its step: `after` names the resources that must be written first, `lock`
  * a key no two writes may hold at once (APIM's API-level lock). Writes to the APIM instance
- * (`apimWrite`) share one bound across every step running at the same time, and start at most
- * `writesPerSecond` a second.
+ * (`apimWrite`) share one bound across every step running at the same time, and start within a
+ * token bucket: `burst` at once, then `writesPerSecond` a second.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { ConfigError } from "../errors.js";
@@ -28,11 +28,15 @@ export interface ScheduledWrite {
 export const DEFAULT_MAX_PARALLEL_WRITES = 32;
 
 /**
- * ARM refills a principal's write budget at 10 a second per region, 200 at most
- * (learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling):
- * starting no more than that keeps fast writes (deletes, policies) from being throttled.
+ * ARM meters a principal's writes per subscription and region with a token bucket of 200, refilled
+ * at 10 a second (learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling;
+ * deletes have a bucket of their own of the same size). aeg spends at most half the bucket in a
+ * burst, leaving the rest to whatever else the same principal runs (and to trial subscriptions,
+ * whose limits the page says may be lower), then starts writes at the refill rate: fast writes
+ * (deletes, policies) are never throttled, and a small setup is not slowed down for nothing.
  */
 export const DEFAULT_WRITES_PER_SECOND = 10;
+export const DEFAULT_WRITE_BURST = 100;
 
 export interface Clock {
   now(): number;
@@ -57,19 +61,24 @@ export class WriteScheduler {
   private readonly locks = new Set<string>();
   /** Batches waiting on a slot, a lock or the pace: woken when one frees. */
   private readonly waiting = new Set<() => void>();
-  /** Start times of the APIM writes of the last second. */
-  private recentStarts: number[] = [];
+  /** The pace's token bucket: writes that may start now, as of `refilledAt`. */
+  private tokens: number;
+  private refilledAt: number;
+  private readonly burst: number;
   private wakeScheduled = false;
   private readonly writesPerSecond: number;
   private readonly clock: Clock;
 
   constructor(
     readonly maxParallelWrites: number = DEFAULT_MAX_PARALLEL_WRITES,
-    pace: { writesPerSecond?: number; clock?: Clock } = {},
+    pace: { writesPerSecond?: number; burst?: number; clock?: Clock } = {},
   ) {
     if (!Number.isInteger(maxParallelWrites) || maxParallelWrites < 1) throw new RangeError(`maxParallelWrites must be a whole number of at least 1, not ${maxParallelWrites}`);
     this.writesPerSecond = pace.writesPerSecond ?? DEFAULT_WRITES_PER_SECOND;
     this.clock = pace.clock ?? REAL_CLOCK;
+    this.burst = pace.burst ?? DEFAULT_WRITE_BURST;
+    this.tokens = this.burst;
+    this.refilledAt = this.clock.now();
   }
 
   /**
@@ -128,8 +137,9 @@ export class WriteScheduler {
   /** ms until another APIM write may start under the pace; 0 now. */
   private paceWait(): number {
     const now = this.clock.now();
-    this.recentStarts = this.recentStarts.filter((t) => now - t < 1000);
-    return this.recentStarts.length < this.writesPerSecond ? 0 : this.recentStarts[0]! + 1000 - now;
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.refilledAt) * this.writesPerSecond) / 1000);
+    this.refilledAt = now;
+    return this.tokens >= 1 ? 0 : Math.ceil(((1 - this.tokens) * 1000) / this.writesPerSecond);
   }
 
   private wakeIn(ms: number): void {
@@ -145,7 +155,7 @@ export class WriteScheduler {
     if (w.lock !== undefined) this.locks.add(w.lock);
     if (w.apimWrite) {
       this.apimRunning++;
-      this.recentStarts.push(this.clock.now());
+      this.tokens--;
     }
   }
 

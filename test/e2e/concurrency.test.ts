@@ -35,42 +35,36 @@ async function withAgents(tenant: TestTenant, n: number): Promise<string> {
   return file;
 }
 
-describe.each<[string, Partial<SandboxOptions>]>([
-  ["each APIM write taking 400 ms", {}],
-  // The settle outlasts the gap between two writes aeg makes one after the other under the API.
-  ["and APIM's 409 on overlapping writes under one API", { apiLocks: true, apiLockSettleMs: 150 }],
-])("a fresh setup of 40 agents, %s", (_name, model) => {
-  let tenant: TestTenant;
-  let config: string;
+// The two models run side by side: each run mostly waits out the sandbox's 400 ms, so together
+// they take the time of one.
+describe.concurrent("a fresh setup of 40 agents", () => {
+  it.for<[string, Partial<SandboxOptions>]>([
+    ["each APIM write taking 400 ms", {}],
+    // The settle outlasts the gap between two writes aeg makes one after the other under the API.
+    ["and APIM's 409 on overlapping writes under one API", { apiLocks: true, apiLockSettleMs: 150 }],
+  ])("%s: writes to APIM concurrently, never more at once than the bound, completes, and converges (a second run writes nothing, doctor 0)", async ([, model]) => {
+    const tenant = await testTenant({ apimActivationMs: 200, latency: APIM_WRITES_400, ...model });
+    try {
+      const config = await withAgents(tenant, 40);
+      const run = await runAeg(["setup", "--skip-validation", "--config", config, "--ci", "--json"], { cwd: tenant.cwd, env: { AEG_MAX_PARALLEL_WRITES: "6" } });
+      expect(run.stderr).toBe("");
+      expect(run.code).toBe(0);
+      const seen = await counts(tenant);
+      expect(seen.maxConcurrentApimWrites).toBeGreaterThanOrEqual(4);
+      expect(seen.maxConcurrentApimWrites).toBeLessThanOrEqual(6);
+      if (model.apiLocks) expect(seen.apiConflicts).toBeGreaterThan(0);
+      else expect(seen.apiConflicts).toBe(0);
 
-  beforeAll(async () => {
-    tenant = await testTenant({ apimActivationMs: 200, latency: APIM_WRITES_400, ...model });
-    config = await withAgents(tenant, 40);
-  });
-
-  afterAll(async () => {
-    await tenant.close();
+      await tenant.resetCounters();
+      const again = await runAeg(["setup", "--skip-validation", "--config", config, "--ci", "--json"], { cwd: tenant.cwd });
+      expect(again.code).toBe(0);
+      expect((JSON.parse(again.stdout) as { arm: { writes: number } }).arm.writes).toBe(0);
+      expect(await tenant.armWrites()).toBe(0);
+      expect((await runAeg(["doctor", "--config", config, "--ci"], { cwd: tenant.cwd })).code).toBe(0);
+    } finally {
+      await tenant.close();
+    }
     await assertTrafficConformsToSpecs(tenant.trafficFile);
-  });
-
-  it("writes to APIM concurrently, never more at once than the bound, and completes", async () => {
-    const run = await runAeg(["setup", "--skip-validation", "--config", config, "--ci", "--json"], { cwd: tenant.cwd, env: { AEG_MAX_PARALLEL_WRITES: "6" } });
-    expect(run.stderr).toBe("");
-    expect(run.code).toBe(0);
-    const seen = await counts(tenant);
-    expect(seen.maxConcurrentApimWrites).toBeGreaterThanOrEqual(4);
-    expect(seen.maxConcurrentApimWrites).toBeLessThanOrEqual(6);
-    if (model.apiLocks) expect(seen.apiConflicts).toBeGreaterThan(0);
-    else expect(seen.apiConflicts).toBe(0);
-  });
-
-  it("converges: a second run writes nothing and doctor finds nothing to do", async () => {
-    await tenant.resetCounters();
-    const again = await runAeg(["setup", "--skip-validation", "--config", config, "--ci", "--json"], { cwd: tenant.cwd });
-    expect(again.code).toBe(0);
-    expect((JSON.parse(again.stdout) as { arm: { writes: number } }).arm.writes).toBe(0);
-    expect(await tenant.armWrites()).toBe(0);
-    expect((await runAeg(["doctor", "--config", config, "--ci"], { cwd: tenant.cwd })).code).toBe(0);
   });
 });
 

@@ -39,7 +39,7 @@ function fakeClock(): Clock & { time: number } {
   return clock;
 }
 
-const scheduler = (bound: number, writesPerSecond = 10, clock: Clock = fakeClock()) => new WriteScheduler(bound, { writesPerSecond, clock });
+const scheduler = (bound: number, writesPerSecond = 10, clock: Clock = fakeClock(), burst?: number) => new WriteScheduler(bound, { writesPerSecond, clock, ...(burst === undefined ? {} : { burst }) });
 
 const nv = (i: number): ScheduledWrite => ({ resource: `namedValues/nv-${i}`, apimWrite: true, after: [] });
 
@@ -110,16 +110,31 @@ describe("the write scheduler", () => {
     expect(r.events.filter((e) => e.startsWith("start")).length).toBe(r.events.filter((e) => e.startsWith("end")).length);
   });
 
-  it("starts no more than its pace of APIM writes in any second", async () => {
+  it("starts APIM writes within a token bucket: the burst at once, then its pace", async () => {
     const clock = fakeClock();
     const starts: number[] = [];
-    await scheduler(100, 10, clock).run([...Array(35).keys()].map(nv), async () => {
+    await scheduler(100, 10, clock, 20).run([...Array(55).keys()].map(nv), async () => {
       starts.push(clock.now());
       await tick();
     });
-    expect(starts).toHaveLength(35);
-    for (const t of starts) expect(starts.filter((u) => u >= t && u < t + 1000).length).toBeLessThanOrEqual(10);
-    expect(clock.time).toBeGreaterThanOrEqual(3000);
+    expect(starts).toHaveLength(55);
+    expect(starts.filter((t) => t === 0)).toHaveLength(20);
+    // Any window of a second holds at most the burst and a second's refill.
+    for (const t of starts) expect(starts.filter((u) => u >= t && u < t + 1000).length).toBeLessThanOrEqual(30);
+    // 35 past the burst at 10 a second.
+    expect(clock.time).toBeGreaterThanOrEqual(3400);
+    expect(clock.time).toBeLessThan(4000);
+  });
+
+  it("spends half of ARM's write bucket at most, unless told otherwise", async () => {
+    const clock = fakeClock();
+    const starts: number[] = [];
+    await scheduler(200, 10, clock).run([...Array(101).keys()].map(nv), async () => {
+      starts.push(clock.now());
+      await tick();
+    });
+    expect(starts.filter((t) => t === 0)).toHaveLength(100);
+    expect(starts[100]).toBeGreaterThanOrEqual(100);
   });
 
   it("writes nothing for an empty batch", async () => {
