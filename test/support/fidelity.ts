@@ -65,6 +65,10 @@ const quiet = (): void => undefined;
 /** One LiveValidator per process: loading the specs takes seconds. */
 function getValidator(): Promise<Validator> {
   validator ??= (async () => {
+    // oav loads an empty directory without a word and then matches nothing: say where the specs belong.
+    if (!fs.existsSync(path.join(SPEC_DIR, "apimanagement"))) {
+      throw new Error(`The official ARM specs are not at ${SPEC_DIR}: the checkout must sit beside ../shared (clone it next to the project, not elsewhere).`);
+    }
     const { LiveValidator } = oav as unknown as { LiveValidator: new (opts: object, log?: (message: string, level: string) => void) => Validator };
     const v = new LiveValidator({
       directory: SPEC_DIR,
