@@ -117,7 +117,10 @@ export const apiStep = defineStep<DesiredApi, ApiObserved, ApiOp>({
       return n;
     }));
     observed.otherOperations = counts.reduce((a, b) => a + b, 0);
-    for (const index of shards.sort((a, b) => a - b)) observed.shards.set(index, await observeShard(ctx, shardOf(desired.gateway, index).apiId));
+    // The APIs are read side by side, their operation policies through one shared cap.
+    const read = slots(READS_AT_ONCE);
+    const seen = await Promise.all(shards.map(async (index) => [index, await observeShard(ctx, shardOf(desired.gateway, index).apiId, read)] as const));
+    for (const [index, shard] of seen.sort((a, b) => a[0] - b[0])) observed.shards.set(index, shard);
     return observed;
   },
 
@@ -216,7 +219,7 @@ function sizedPolicyChange<Op extends Extract<ApiOp, { value: string }>>(resourc
   return oversizedPolicy(resource, value, sku, "policy") ?? policyChange<Op>(resource, value, live, op);
 }
 
-async function observeShard(ctx: RunContext, apiId: string): Promise<ShardObserved> {
+async function observeShard(ctx: RunContext, apiId: string, read: Slots): Promise<ShardObserved> {
   const { resourceGroup, apim } = ctx.config;
   const client = ctx.clients.apim;
   const observed = emptyShard();
@@ -227,10 +230,10 @@ async function observeShard(ctx: RunContext, apiId: string): Promise<ShardObserv
   }
   const [apiPolicy] = await Promise.all([
     readApiPolicy(ctx, apiId),
-    eachAtMost(READS_AT_ONCE, [...observed.operations.keys()], async (opId) => {
+    Promise.all([...observed.operations.keys()].map((opId) => read(async () => {
       const policy = await orMissing(client.apiOperationPolicy.get(resourceGroup, apim.name, apiId, opId, "policy", { format: POLICY_FORMAT }));
       if (policy?.value !== undefined) observed.operationPolicies.set(opId, { value: policy.value, ...(policy.eTag ? { etag: policy.eTag } : {}) });
-    }),
+    }))),
   ]);
   observed.apiPolicy = apiPolicy;
   return observed;
@@ -243,12 +246,23 @@ async function observeShard(ctx: RunContext, apiId: string): Promise<ShardObserv
  */
 const READS_AT_ONCE = 32;
 
-async function eachAtMost<T>(limit: number, items: T[], fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]!);
+type Slots = <T>(fn: () => Promise<T>) => Promise<T>;
+
+/** Runs at most `n` of the calls given to it at once; the others wait their turn, in order. */
+function slots(n: number): Slots {
+  let free = n;
+  const queue: Array<() => void> = [];
+  return async (fn) => {
+    if (free > 0) free--;
+    else await new Promise<void>((resolve) => queue.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      const next = queue.shift();
+      if (next) next();
+      else free++;
+    }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /**
