@@ -201,10 +201,16 @@ const report = [
         "",
       ]
     : []),
+  "Where the time goes. Up to 100 agents the path is the Event Hubs namespace (90 s) and then the API's writes one after another under its lock. " +
+    "With agents spread over APIs of 100, the API part of the path no longer grows with the agents, so at 500 the path is as short as at 100, and the named values become the bottleneck a bound must meet: " +
+    "two per agent, each a long-running operation of about 6 s in the model, 32 in flight, so about 5 a second, where the path counts them as if all ran at once. " +
+    "A higher bound would not be safe in Azure: each write in flight polls its operation about once a second, and those polls draw on ARM's read budget of 25 a second. " +
+    "What would close the gap is letting the API's operations start while the agents' named values are still being written (only the operation policies need them); the engine orders steps level by level today.",
+  "",
   "What the sandbox does not model yet, and what it means for these figures in Azure:",
   "",
   "- **ARM's request budget** per principal (learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling): writes 200, refilled at 10 a second; reads 250, refilled at 25 a second. aeg spends at most half of the write bucket at once, then starts writes at the refill rate, so its writes stay within the first. A doctor of 500 agents makes over 500 reads: past the first 250, ARM would pace them at 25 a second, so in Azure that doctor takes some 10 s however fast each call is, and the goal of 3 s at 50 ms a call is out of reach with one read per operation policy.",
-  "- **APIM's limits per API and per tier** (issue 13.6): 500 operations in one API are more than the 100 per API reported as enforced in public Q&A; the sandbox serves them. Named values (1,002 at 500 agents) are within the 5,000 documented for Developer and Basic.",
+  "- **APIM's limits per API and per tier** (issue 13.6) are modelled: agents are spread over APIs of 100 operations (500 agents: 5 APIs, each with its own lock), and 1,002 named values at 500 agents are within the 5,000 of Developer and Basic.",
   "- **List paging**: APIM answers lists 100 items a page; the sandbox answers in one page unless asked for `$top`, so a real doctor makes a few more (sequential) reads for named values and operations.",
   "- The **settle time** of the API lock after a write (Azure/apiops-cli#252) is not known; these runs use none, so no write was refused. With one, each write under the API waits for it (the e2e test runs with 150 ms and converges).",
   "",
