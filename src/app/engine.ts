@@ -1,8 +1,11 @@
+import type { StepReport } from "../engine/change.js";
 import { Engine, type BaseContext, type EngineEvents } from "../engine/runner.js";
 import { maxParallelWritesFrom } from "../engine/scheduler.js";
 import type { RunOptions } from "../engine/step.js";
+import { ExitCode, UserError } from "../errors.js";
 import { assertTemplatesValid } from "../policy/template-lint.js";
 import { loadTemplates, type TemplateSet } from "../policy/templates.js";
+import type { Reporter } from "../render/reporters.js";
 import { SETUP_STEPS } from "../steps/index.js";
 import { STEP_ROLES } from "../steps/roles.js";
 import { TEARDOWN_STEPS } from "../steps/teardown/index.js";
@@ -56,3 +59,25 @@ function baseContext(session: Session, templates: TemplateSet, run: Run): BaseCo
 }
 
 export const NO_SOFT_DELETE_CHOICE: RunOptions = { recoverSoftDeleted: false, purgeSoftDeleted: false };
+
+/** How an applied plan ended: what was applied, and the first failure with its exit code. */
+export interface AppliedRun {
+  applied: StepReport[];
+  failure?: { error: Error; exitCode: number };
+}
+
+/**
+ * Applies a plan with the reporter's progress (setup, teardown and apply alike). When a step
+ * fails it says what stopped the run and why, the error's hint, then `next`: how to go on.
+ */
+export async function applyReporting(engine: Engine, reporter: Reporter, plan: StepReport[], run: { what: string; next: string }): Promise<AppliedRun> {
+  reporter.beginApply(engine.steps);
+  const applied = await engine.apply(plan);
+  await reporter.endApply();
+  const error = engine.firstFailure;
+  if (!error) return { applied };
+  reporter.say(`${run.what} stopped: ${error.message}`);
+  if (error instanceof UserError && error.hint) reporter.say(error.hint);
+  reporter.say(run.next);
+  return { applied, failure: { error, exitCode: error instanceof UserError ? error.exitCode : ExitCode.unexpected } };
+}

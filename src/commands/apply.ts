@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { Args, Flags } from "@oclif/core";
 import { AegCommand, type CommandResult } from "../app/base-command.js";
-import { setupEngine } from "../app/engine.js";
+import { applyReporting, setupEngine } from "../app/engine.js";
 import { missingPermissions } from "../app/permissions.js";
 import { openSession } from "../app/session.js";
 import { signedIn, type SignedIn } from "../azure/signed-in.js";
@@ -91,10 +91,8 @@ Exit codes: 0 applied, 1 unexpected error, 2 usage (not a plan file), 3 authenti
       await engine.preflight(plan.steps);
       const missing = await missingPermissions(session, plan.steps);
       if (missing.length > 0) throw permissionRefusal(missing);
-      reporter.beginApply(engine.steps);
-      const applied = await engine.apply(plan.steps); // refuses a blocked change before any write
-      await reporter.endApply();
-      const failure = engine.firstFailure;
+      // The engine refuses a blocked change before any write.
+      const { applied, failure } = await applyReporting(engine, reporter, plan.steps, { what: "Apply", next: `Part of the plan was applied. ${NEW_PLAN}` });
       // What runs in APIM now, for the audit report to hold its policy digests against.
       const digests = failure ? undefined : await policyDigests(session);
       const record: AppliedPlan = {
@@ -109,12 +107,7 @@ Exit codes: 0 applied, 1 unexpected error, 2 usage (not a plan file), 3 authenti
       };
       await session.journal.recordApply(record);
       const done = { applier, appliedAt: record.appliedAt, steps: publicSteps(applied) };
-      if (failure) {
-        reporter.say(`Apply stopped: ${failure.message}`);
-        if (failure instanceof UserError && failure.hint) reporter.say(failure.hint);
-        reporter.say(`Part of the plan was applied. ${NEW_PLAN}`);
-        return { ...result("failed", failure instanceof UserError ? failure.exitCode : ExitCode.unexpected), ...done, error: { message: failure.message, hint: NEW_PLAN } };
-      }
+      if (failure) return { ...result("failed", failure.exitCode), ...done, error: { message: failure.error.message, hint: NEW_PLAN } };
       reporter.say(`Applied: ${appliedSummary(writes, appliedWrites(applied).length)}.`);
       return { ...result("applied", ExitCode.ok), ...done };
     } finally {

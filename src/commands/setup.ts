@@ -1,7 +1,7 @@
 import { confirm } from "@inquirer/prompts";
 import { Flags } from "@oclif/core";
 import { AegCommand, type CommandResult } from "../app/base-command.js";
-import { setupEngine } from "../app/engine.js";
+import { applyReporting, setupEngine } from "../app/engine.js";
 import { environmentFlags } from "../app/flags.js";
 import { onInterrupt, resumeCommand } from "../app/interrupt.js";
 import { missingPermissions } from "../app/permissions.js";
@@ -116,16 +116,8 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage or configuratio
         reporter.say("Nothing was written.");
         return result("cancelled", plan);
       }
-      reporter.beginApply(engine.steps);
-      const applied = await engine.apply(plan);
-      await reporter.endApply();
-      const failure = engine.firstFailure;
-      if (failure) {
-        reporter.say(`Setup stopped: ${failure.message}`);
-        if (failure instanceof UserError && failure.hint) reporter.say(failure.hint);
-        reporter.say(`Fix the cause, then run \`${resumeCommand("setup", this.argv)}\` to continue.`);
-        return result("failed", applied, failure instanceof UserError ? failure.exitCode : ExitCode.unexpected);
-      }
+      const { applied, failure } = await applyReporting(engine, reporter, plan, { what: "Setup", next: `Fix the cause, then run \`${resumeCommand("setup", this.argv)}\` to continue.` });
+      if (failure) return result("failed", applied, failure.exitCode);
       reporter.say(`Setup complete: ${appliedSummary(writes, appliedWrites(applied).length)}.`);
       return await validate("applied", applied);
     } finally {

@@ -1,7 +1,7 @@
 import { confirm } from "@inquirer/prompts";
 import { Flags } from "@oclif/core";
 import { AegCommand, type CommandResult } from "../app/base-command.js";
-import { teardownEngine } from "../app/engine.js";
+import { applyReporting, teardownEngine } from "../app/engine.js";
 import { environmentFlags } from "../app/flags.js";
 import { onInterrupt, resumeCommand } from "../app/interrupt.js";
 import { missingPermissions } from "../app/permissions.js";
@@ -105,16 +105,8 @@ Exit codes: 0 done or nothing to do, 1 unexpected error, 2 usage, confirmation o
         reporter.say("Nothing was removed.");
         return result("cancelled", plan);
       }
-      reporter.beginApply(engine.steps);
-      const applied = await engine.apply(plan);
-      await reporter.endApply();
-      const failure = engine.firstFailure;
-      if (failure) {
-        reporter.say(`Teardown stopped: ${failure.message}`);
-        if (failure instanceof UserError && failure.hint) reporter.say(failure.hint);
-        reporter.say(`Fix the cause, then run \`${resumeCommand("teardown", this.argv)}\` to continue.`);
-        return result("failed", applied, failure instanceof UserError ? failure.exitCode : ExitCode.unexpected);
-      }
+      const { applied, failure } = await applyReporting(engine, reporter, plan, { what: "Teardown", next: `Fix the cause, then run \`${resumeCommand("teardown", this.argv)}\` to continue.` });
+      if (failure) return result("failed", applied, failure.exitCode);
       reporter.say(`Teardown complete: ${appliedSummary(writes, appliedWrites(applied).length)}.`);
       const done = result("torn-down", applied);
       done.leftInPlace.forEach((line) => reporter.say(`Left in place: ${line}`));
