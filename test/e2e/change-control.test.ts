@@ -96,6 +96,28 @@ describe("aeg plan and aeg apply", () => {
     expect((await aeg("doctor", "--config", file("next.yaml"), "--ci")).code).toBe(0);
   });
 
+  it("a write refused halfway: apply says where it stopped and what to do, and records the failure", async () => {
+    // The configuration of the last test moves the policy version again: one named value to update.
+    const raw = parse(await readFile(file("next.yaml"), "utf8"));
+    raw.gateway.policyVersion = "2026.12.08";
+    await writeFile(file("later.yaml"), stringify(raw));
+    expect((await aeg("plan", "--config", file("later.yaml"), "--out", "later.json", "--ci")).code).toBe(0);
+    const faults = `${tenant.sandbox.arm}/_sandbox/faults`;
+    const refusal = { error: { code: "ValidationError", message: "sandbox refuses this write" } };
+    await fetch(faults, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ match: { method: "PUT", pathRegex: "/namedValues/aeg-policy-version$" }, status: 400, body: refusal }) });
+    try {
+      const run = await aeg("apply", "later.json", "--ci");
+      expect(run.code).not.toBe(0);
+      expect(run.stderr).toMatch(/Apply stopped: .*sandbox refuses this write/);
+      expect(run.stderr).toMatch(/Part of the plan was applied\. /);
+      expect(run.stderr).not.toMatch(/\n\s+at .+:\d+:\d+/);
+      const journal = JSON.parse(await readFile(file(".aeg/state/default.json"), "utf8"));
+      expect(journal.lastApply).toMatchObject({ outcome: "failed" });
+    } finally {
+      await fetch(faults, { method: "DELETE" });
+    }
+  });
+
   it("an existing --out file is kept unless --force", async () => {
     const run = await aeg("plan", "--config", tenant.configFile, "--out", "plan.json", "--ci");
     expect(run.code).toBe(2);
