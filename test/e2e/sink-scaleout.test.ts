@@ -4,14 +4,11 @@
 // record lands in fsi_aegdecisionlog exactly once (rows counted per correlation id through the
 // sandbox's admin read). A restarted instance rejoins: it takes partitions back and writes.
 import type { ChildProcess } from "node:child_process";
-import { readFile, writeFile } from "node:fs/promises";
-import path from "node:path";
 import { EventHubProducerClient } from "@azure/event-hubs";
 import { ContainerClient } from "@azure/storage-blob";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parse, stringify } from "yaml";
 import { attributeBody, DECISION_LOG_COLUMNS, keyBody, tableBody } from "../../src/dataverse/decision-log-table.js";
-import { runAeg, spawnAeg, testTenant, waitFor, type TestTenant } from "../support/cli.js";
+import { configWith, runAeg, spawnAeg, testTenant, waitFor, type TestTenant } from "../support/cli.js";
 import { clients, credential, FAST } from "../support/sandbox.js";
 
 const RG = "rg-aeg-sandbox";
@@ -103,10 +100,9 @@ async function ownersInStore(): Promise<Map<string, string>> {
 
 beforeAll(async () => {
   tenant = await testTenant();
-  const c = parse(await readFile(tenant.configFile, "utf8")) as Record<string, any>;
-  c.dataverse.decisionLog = { enabled: true };
-  config = path.join(tenant.cwd, "decision-log.yaml");
-  await writeFile(config, stringify(c));
+  config = await configWith(tenant, "decision-log.yaml", (c) => {
+    c.dataverse.decisionLog = { enabled: true };
+  });
   // Only what the sink reads and writes: the hub (four partitions) with the sink's consumer group
   // (setup's, by default aeg-sink), and the table with its key.
   const arm = clients(tenant.sandbox);

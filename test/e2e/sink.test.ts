@@ -14,7 +14,7 @@ import { personaToken } from "../../sandbox/index.js";
 import { attributeBody, DECISION_LOG_COLUMNS, keyBody, tableBody } from "../../src/dataverse/decision-log-table.js";
 import { existsSync } from "node:fs";
 import { hostname } from "node:os";
-import { aegArgv, aegEnv, runAeg, spawnAeg, testTenant, waitFor, type TestTenant } from "../support/cli.js";
+import { aegArgv, aegEnv, configWith, runAeg, spawnAeg, testTenant, waitFor, type TestTenant } from "../support/cli.js";
 import { bootId, sleeper, underNonReapingParent, type TestProcess } from "../support/processes.js";
 
 const KB = "contoso-kb-assistant";
@@ -97,10 +97,9 @@ const resetDataverseRequests = () => fetch(`${tenant.sandbox.dataverse}/_sandbox
 
 beforeAll(async () => {
   tenant = await testTenant();
-  const c = parse(await readFile(tenant.configFile, "utf8")) as Record<string, any>;
-  c.dataverse.decisionLog = { enabled: true };
-  config = path.join(tenant.cwd, "decision-log.yaml");
-  await writeFile(config, stringify(c));
+  config = await configWith(tenant, "decision-log.yaml", (c) => {
+    c.dataverse.decisionLog = { enabled: true };
+  });
 });
 
 afterAll(async () => {

@@ -3,12 +3,11 @@
 // matrices assert on. `AEG_CHAOS=full` (npm run test:chaos) selects the full matrices; without it
 // the default suite runs a reduced set. `AEG_CHAOS_REPORT=<dir>` makes the matrices write their
 // figures there (scripts/chaos-report.mjs renders them).
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { expect } from "vitest";
-import { parse, stringify } from "yaml";
 import { clients } from "./sandbox.js";
-import { runAeg, testTenant, type CliResult, type TestTenant } from "./cli.js";
+import { configWith, runAeg, testTenant, type CliResult, type TestTenant } from "./cli.js";
 
 export const FULL = process.env.AEG_CHAOS === "full";
 export const RG = "rg-aeg-sandbox";
@@ -26,11 +25,10 @@ export interface ChaosTenant extends TestTenant {
 
 export async function chaosTenant(opts: Parameters<typeof testTenant>[0] = {}): Promise<ChaosTenant> {
   const tenant = await testTenant(opts);
-  const c = parse(await readFile(tenant.configFile, "utf8")) as Record<string, any>;
-  c.dataverse.decisionLog = { enabled: true };
-  c.graphFallback = { enabled: true };
-  const config = path.join(tenant.cwd, "chaos.yaml");
-  await writeFile(config, stringify(c));
+  const config = await configWith(tenant, "chaos.yaml", (c) => {
+    c.dataverse.decisionLog = { enabled: true };
+    c.graphFallback = { enabled: true };
+  });
   return Object.assign(tenant, { config });
 }
 

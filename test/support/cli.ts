@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ApiManagementClient } from "@azure/arm-apimanagement";
+import { parse, stringify } from "yaml";
 import type { Sandbox, SandboxOptions } from "../../sandbox/index.js";
 import { writeSandboxConfig } from "../../src/app/sandbox-config.js";
 import { clients, startTestSandbox } from "./sandbox.js";
@@ -89,4 +90,13 @@ export async function testTenant(opts: Partial<SandboxOptions> = {}): Promise<Te
     },
     close: () => sandbox.close(),
   };
+}
+
+/** The tenant's configuration changed by `patch`, written beside it as `name`; returns its path. */
+export async function configWith(tenant: TestTenant, name: string, patch: (config: Record<string, any>) => void): Promise<string> {
+  const config = parse(await readFile(tenant.configFile, "utf8")) as Record<string, any>;
+  patch(config);
+  const file = path.join(tenant.cwd, name);
+  await writeFile(file, stringify(config));
+  return file;
 }
